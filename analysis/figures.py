@@ -1,0 +1,105 @@
+"""Figures of a study, drawn with matplotlib (Agg) and returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+REGIME_COLOURS = {0: "#1f77b4", 1: "#d62728"}
+REGIME_LABELS = {0: "s=0 (training)", 1: "s=1 (deployment)"}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def achievement_figure(behaviour: Mapping[str, pd.DataFrame]) -> bytes:
+    """Bars of base return and candidate achievement rates per regime, one panel per agent.
+
+    `behaviour[agent]` has one row per regime `s` and columns `return` and `achieved_<cand>`.
+    """
+    n = len(behaviour)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
+    for ax, (agent, table) in zip(axes[0], behaviour.items()):
+        metrics = ["return"] + [c for c in table.columns if c.startswith("achieved_")]
+        x = np.arange(len(metrics))
+        for k, s in enumerate(sorted(table.index)):
+            vals = [float(table.loc[s, m]) for m in metrics]
+            ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=REGIME_COLOURS[s], label=REGIME_LABELS[s])
+        ax.set_xticks(x, ["base return"] + [m[len("achieved_") :] for m in metrics[1:]])
+        ax.set_ylim(0, 1.05)
+        ax.set_title(agent)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("rate / mean return")
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Behaviour by regime")
+    return _png(fig)
+
+
+def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> bytes:
+    """`Y_b` against `Y_m` coloured by regime, one panel per (title, frame with `y_m`, `y_b`, `s`).
+
+    Points are jittered vertically (returns are often 0/1); lines are binned means per regime.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(panels)
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    for ax, (title, df) in zip(axes.flat, panels):
+        for s in (0, 1):
+            part = df[df["s"] == s]
+            jitter = rng.uniform(-0.04, 0.04, len(part))
+            ax.scatter(part["y_m"], part["y_b"] + jitter, s=6, alpha=0.35, color=REGIME_COLOURS[s], label=REGIME_LABELS[s])
+            if len(part) >= 10:
+                edges = np.unique(np.quantile(part["y_m"], np.linspace(0, 1, 7)))
+                if len(edges) > 2:
+                    idx = np.clip(np.digitize(part["y_m"], edges[1:-1]), 0, len(edges) - 2)
+                    means = part.groupby(idx).agg(x=("y_m", "mean"), y=("y_b", "mean"))
+                    ax.plot(means["x"], means["y"], "-o", color=REGIME_COLOURS[s], lw=2, ms=4)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("Y_m (probe read-out)")
+        ax.set_ylabel("Y_b (episode return)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Base outcome against candidate signal, by regime")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def probe_scores_figure(scores: Mapping[str, pd.DataFrame]) -> bytes:
+    """Probe ROC AUC per candidate and site next to the raw-observation control, one panel per agent."""
+    n = len(scores)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.4), squeeze=False, sharey=True)
+    for ax, (agent, table) in zip(axes[0], scores.items()):
+        cands = list(dict.fromkeys(table["candidate"]))
+        sites = list(dict.fromkeys(table["site"]))
+        width = 0.8 / (len(sites) + 1)
+        x = np.arange(len(cands))
+        for k, site in enumerate(sites):
+            vals = [float(table[(table.candidate == c) & (table.site == site)]["score"].iloc[0]) for c in cands]
+            ax.bar(x + k * width, vals, width, label=site)
+        ctrl = [float(table[table.candidate == c]["control_score"].iloc[0]) for c in cands]
+        ax.bar(x + len(sites) * width, ctrl, width, color="#999999", hatch="//", label="obs (control)")
+        ax.axhline(0.5, color="k", lw=0.8, ls=":")
+        ax.set_xticks(x + 0.4 - width / 2, cands)
+        ax.set_ylim(0.4, 1.02)
+        ax.set_title(agent)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("out-of-fold ROC AUC")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Probe scores against the observation control")
+    fig.tight_layout()
+    return _png(fig)

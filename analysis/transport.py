@@ -1,0 +1,201 @@
+"""The transport test: does `Y_b ⊥ s | Y_m` hold, and how large is the regime effect beyond `Y_m`?"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GroupKFold, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import SplineTransformer, StandardScaler
+
+from analysis.ci import CIMethod, ci_test
+from analysis.validation import as_matrix, as_regime
+from analysis.verdicts import Verdict
+from envs.errors import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning, OverlapWarning
+
+MIN_PER_REGIME = 20
+EFFECT_MODEL = "partially linear (Robinson/DML): spline+ridge outcome, spline+logistic propensity, cross-fitted"
+
+
+@dataclass(frozen=True)
+class TransportResult:
+    """Result of `transport_test`.
+
+    `effect` is the overlap-weighted average of `E[Y_b|Y_m,s=1] − E[Y_b|Y_m,s=0]` (weights
+    `e(1−e)`, `e = P(s=1|Y_m)`), `effect_ci` its (1−alpha) interval; `verdict` is
+    `regime-dependent` when `p_value < alpha`, `transports` when not and the interval lies inside
+    `±margin`, `inconclusive` otherwise.
+    """
+
+    p_value: float
+    effect: float
+    effect_ci: tuple[float, float]
+    margin: float
+    alpha: float
+    verdict: Verdict
+    method: str
+    effect_model: str
+    n: int
+    n_per_regime: tuple[int, int]
+    n_groups: int | None
+    mean_y_b: tuple[float, float]
+    overlap: float
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        out = asdict(self)
+        out["verdict"] = self.verdict.value
+        out["effect_ci"] = list(self.effect_ci)
+        out["n_per_regime"] = list(self.n_per_regime)
+        out["mean_y_b"] = list(self.mean_y_b)
+        return out
+
+    def _repr_html_(self) -> str:
+        lo, hi = self.effect_ci
+        return (
+            f"<b>Transport test</b> ({self.method}, n={self.n}): <b>{self.verdict.value}</b><br>"
+            f"p = {self.p_value:.3g}; effect = {self.effect:+.3f} [{lo:+.3f}, {hi:+.3f}], margin ±{self.margin:g}"
+        )
+
+
+def _basis(d: int, n_unique: int):
+    if n_unique < 6:
+        return StandardScaler()
+    return make_pipeline(StandardScaler(), SplineTransformer(n_knots=5, degree=3, extrapolation="linear"))
+
+
+def partially_linear_effect(
+    y_b: np.ndarray, s: np.ndarray, y_m: np.ndarray, *, groups: np.ndarray | None, n_folds: int, seed: int
+) -> tuple[float, float, np.ndarray]:
+    """Cross-fitted partially linear estimate `(theta, standard_error, propensities)`.
+
+    Model `Y_b = theta·s + g(Y_m) + ε` (Robinson 1988; Chernozhukov et al. 2018): residualise
+    `Y_b` and `s` on `Y_m` with out-of-fold regressions, then regress residual on residual. The
+    standard error comes from the influence function, summed within `groups` when given.
+    """
+    n = len(y_b)
+    n_unique = min(len(np.unique(y_m[:, j])) for j in range(y_m.shape[1]))
+    m_hat = np.empty(n)
+    e_hat = np.empty(n)
+    splitter = GroupKFold(n_folds) if groups is not None else KFold(n_folds, shuffle=True, random_state=seed)
+    for tr, te in splitter.split(y_m, groups=groups):
+        basis = _basis(y_m.shape[1], n_unique).fit(y_m[tr])
+        f_tr, f_te = basis.transform(y_m[tr]), basis.transform(y_m[te])
+        m_hat[te] = Ridge(alpha=1.0).fit(f_tr, y_b[tr]).predict(f_te)
+        if len(np.unique(s[tr])) < 2:
+            e_hat[te] = s[tr].mean()
+        else:
+            e_hat[te] = LogisticRegression(C=1.0, max_iter=2000).fit(f_tr, s[tr]).predict_proba(f_te)[:, 1]
+    r_s = s - e_hat
+    r_b = y_b - m_hat
+    denom = float(np.mean(r_s**2))
+    if denom <= 1e-12:
+        raise DataError("the regime is perfectly predicted by Y_m (no overlap); the effect is not identified.")
+    theta = float(np.mean(r_s * r_b) / denom)
+    psi = r_s * (r_b - theta * r_s) / denom
+    if groups is not None:
+        _, inv = np.unique(groups, return_inverse=True)
+        sums = np.bincount(inv, weights=psi)
+        k = len(sums)
+        se = float(np.sqrt(np.sum(sums**2) * k / (k - 1)) / n)
+    else:
+        se = float(np.std(psi, ddof=1) / np.sqrt(n))
+    return theta, se, e_hat
+
+
+def transport_test(
+    y_b,
+    s,
+    y_m,
+    *,
+    method: CIMethod = "kernel",
+    alpha: float = 0.05,
+    margin: float = 0.1,
+    groups=None,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> TransportResult:
+    """Test whether the candidate `Y_m` carries the base objective across regimes: `Y_b ⊥ s | Y_m`.
+
+    Inputs are one row per unit — episodes by default: `y_b (n,)` base outcome, `s (n,)` regime
+    (0 training, 1 deployment), `y_m (n,)|(n, d)` candidate signal. `groups (n,)` marks clustered
+    units (episode ids for step-level rows); the effect's interval is then cluster-robust and the
+    folds keep each group together. Null hypothesis: `E[Y_b | Y_m, s] = E[Y_b | Y_m]`
+    (inner alignment w.r.t. the candidate, Reber 2022). The p-value comes from `ci_test(y_b, s,
+    y_m, method)`; the effect and its interval from a cross-fitted partially linear model.
+    `margin` is the equivalence margin on the scale of `Y_b`.
+    """
+    if not 0.0 < alpha < 0.5:
+        raise ConfigError(f"alpha must be in (0, 0.5), got {alpha}.")
+    if margin <= 0:
+        raise ConfigError(f"margin must be > 0 (on the scale of Y_b), got {margin}.")
+    yb = as_matrix("y_b", y_b)
+    n = yb.shape[0]
+    if yb.shape[1] != 1:
+        raise DataError(f"y_b must be one column (the base outcome), got {yb.shape[1]}.")
+    yb = yb[:, 0]
+    sv = as_regime(s, n)
+    ym = as_matrix("y_m", y_m, n)
+    g = None
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != (n,):
+            raise DataError(f"groups must have shape ({n},) (one id per row), got {g.shape}.")
+    counts = (int((sv == 0).sum()), int((sv == 1).sum()))
+    units = counts if g is None else tuple(len(np.unique(g[sv == k])) for k in (0, 1))
+    if min(units) < MIN_PER_REGIME:
+        warnings.warn(
+            f"only {min(units)} {'episodes' if g is None else 'groups'} in regime {int(np.argmin(units))}; "
+            f"the test needs at least {MIN_PER_REGIME} per regime to be reliable.",
+            FewEpisodesWarning,
+            stacklevel=2,
+        )
+    if np.all(yb == yb[0]):
+        warnings.warn("y_b is constant: it cannot depend on the regime.", ConstantColumnWarning, stacklevel=2)
+    if np.all(ym == ym[0]):
+        warnings.warn(
+            "y_m is constant: the test reduces to the unconditional test of y_b ⊥ s.",
+            ConstantColumnWarning,
+            stacklevel=2,
+        )
+    n_folds = max(2, min(n_folds, min(units)))
+    theta, se, e_hat = partially_linear_effect(yb, sv.astype(float), ym, groups=g, n_folds=n_folds, seed=seed)
+    overlap = float(np.mean((e_hat > 0.02) & (e_hat < 0.98)))
+    if overlap < 0.9:
+        warnings.warn(
+            f"poor overlap of y_m between regimes: {100 * (1 - overlap):.0f}% of units have P(s=1|y_m) "
+            f"outside [0.02, 0.98]; the effect is estimated from the overlapping part only.",
+            OverlapWarning,
+            stacklevel=2,
+        )
+    z = stats.norm.ppf(1 - alpha / 2)
+    ci = (theta - z * se, theta + z * se)
+    if np.all(yb == yb[0]):
+        p = 1.0
+    else:
+        p = ci_test(yb, sv, None if np.all(ym == ym[0]) else ym, method=method, seed=seed).p_value
+    if p < alpha:
+        verdict = Verdict.REGIME_DEPENDENT
+    elif -margin < ci[0] and ci[1] < margin:
+        verdict = Verdict.TRANSPORTS
+    else:
+        verdict = Verdict.INCONCLUSIVE
+    return TransportResult(
+        p_value=p,
+        effect=theta,
+        effect_ci=(float(ci[0]), float(ci[1])),
+        margin=float(margin),
+        alpha=float(alpha),
+        verdict=verdict,
+        method=method,
+        effect_model=EFFECT_MODEL,
+        n=n,
+        n_per_regime=counts,
+        n_groups=None if g is None else len(np.unique(g)),
+        mean_y_b=(float(yb[sv == 0].mean()), float(yb[sv == 1].mean())),
+        overlap=overlap,
+    )

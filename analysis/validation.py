@@ -1,0 +1,46 @@
+"""Input checks shared by the statistical routines: shapes, finiteness, regimes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.errors import DataError
+
+
+def as_matrix(name: str, values, n: int | None = None) -> np.ndarray:
+    """`values` as a finite float `(n, d)` matrix, or a `DataError` naming `name`."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be numeric; got values of type {type(values).__name__}.") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise DataError(f"{name} must be 1-d (n,) or 2-d (n, d); got shape {arr.shape}.")
+    if n is not None and arr.shape[0] != n:
+        raise DataError(f"{name} has {arr.shape[0]} rows but the other inputs have {n}; pass one row per unit.")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise DataError(
+            f"{name} contains NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}); "
+            f"drop or impute those rows before testing."
+        )
+    return arr
+
+
+def as_regime(s, n: int | None = None) -> np.ndarray:
+    """The regime indicator as an int `(n,)` array of 0/1 with both regimes present."""
+    arr = as_matrix("s", s, n)
+    if arr.shape[1] != 1:
+        raise DataError(f"s must be one column (the regime indicator), got {arr.shape[1]} columns.")
+    arr = arr[:, 0]
+    values = np.unique(arr)
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise DataError(f"s must be 0 (training) or 1 (deployment); got values {values[:5].tolist()}.")
+    if len(values) < 2:
+        raise DataError(
+            f"s has only regime {int(values[0])}: a transport test needs episodes from both regimes. "
+            f"Collect at shift 0 and shift 1 (or a shift strictly between)."
+        )
+    return arr.astype(int)

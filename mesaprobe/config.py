@@ -1,0 +1,236 @@
+"""Study configuration: dataclasses with a docstring per field, validated when built, loaded from YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from analysis import CI_METHODS
+from envs.errors import ConfigError, suggest
+from probes.estimators import PROBE_KINDS
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """One agent to train and study."""
+
+    name: str
+    """Label used in the report and as the directory name under `agents/`."""
+    train_shift: float = 0.0
+    """Regime mixture λ during training: 0 = training distribution only, 1 = deployment only."""
+    total_timesteps: int = 60_000
+    """PPO environment steps."""
+    seed: int | None = None
+    """Training seed; defaults to the study seed."""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(ch in self.name for ch in "/\\ "):
+            raise ConfigError(f"agents[].name must be a non-empty name without '/', '\\' or spaces, got {self.name!r}.")
+        if not 0.0 <= self.train_shift <= 1.0:
+            raise ConfigError(f"agents[{self.name}].train_shift must be in [0, 1], got {self.train_shift}.")
+        if self.total_timesteps < 1:
+            raise ConfigError(f"agents[{self.name}].total_timesteps must be >= 1, got {self.total_timesteps}.")
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Rollouts recorded from each trained agent."""
+
+    shifts: tuple[float, ...] = (0.0, 1.0)
+    """Regime mixtures to collect at; must include both regimes (e.g. 0 and 1)."""
+    n_episodes: int = 300
+    """Episodes per shift."""
+    layers: tuple[str, ...] = ("features_extractor.fc", "mlp_extractor.policy_net", "value_net")
+    """Dotted module names of the agent whose activations are recorded and probed."""
+    n_envs: int = 16
+    """Environments stepped together (one batched forward pass per step)."""
+
+    def __post_init__(self) -> None:
+        if not self.shifts or any(not 0.0 <= s <= 1.0 for s in self.shifts):
+            raise ConfigError(f"collect.shifts must be a non-empty list of values in [0, 1], got {list(self.shifts)}.")
+        if min(self.shifts) == max(self.shifts) and min(self.shifts) in (0.0, 1.0):
+            raise ConfigError(
+                f"collect.shifts={list(self.shifts)} yields one regime only; add the other (e.g. [0.0, 1.0])."
+            )
+        if self.n_episodes < 10:
+            raise ConfigError(f"collect.n_episodes must be >= 10, got {self.n_episodes}.")
+        if self.n_envs < 1:
+            raise ConfigError(f"collect.n_envs must be >= 1, got {self.n_envs}.")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Probes that read each candidate out of the activations."""
+
+    kind: Literal["logistic", "ridge"] = "logistic"
+    """Probe family: logistic (binary achievement) or ridge."""
+    alpha: float = 1.0
+    """L2 penalty of the probe."""
+    n_folds: int = 5
+    """Cross-fitting folds over episodes."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROBE_KINDS:
+            raise ConfigError(f"probe.kind must be one of {list(PROBE_KINDS)}, got {self.kind!r}.{suggest(self.kind, PROBE_KINDS)}")
+        if self.alpha <= 0:
+            raise ConfigError(f"probe.alpha must be > 0, got {self.alpha}.")
+        if self.n_folds < 2:
+            raise ConfigError(f"probe.n_folds must be >= 2, got {self.n_folds}.")
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """The transport test and the verdict rules."""
+
+    method: Literal["kernel", "approx_kernel", "regression", "gcm"] = "kernel"
+    """Conditional-independence test for `Y_b ⊥ s | Y_m`."""
+    alpha: float = 0.05
+    """Test level; the effect interval has coverage 1 - alpha."""
+    margin: float = 0.1
+    """Equivalence margin on the scale of the episode return: 'transports' needs the interval inside ±margin."""
+    mesa_threshold: float = 0.7
+    """A candidate meets the mesa condition when its achievement rate is at least this in both regimes."""
+
+    def __post_init__(self) -> None:
+        if self.method not in CI_METHODS:
+            raise ConfigError(f"test.method must be one of {list(CI_METHODS)}, got {self.method!r}.{suggest(self.method, CI_METHODS)}")
+        if not 0.0 < self.alpha < 0.5:
+            raise ConfigError(f"test.alpha must be in (0, 0.5), got {self.alpha}.")
+        if self.margin <= 0:
+            raise ConfigError(f"test.margin must be > 0, got {self.margin}.")
+        if not 0.0 < self.mesa_threshold <= 1.0:
+            raise ConfigError(f"test.mesa_threshold must be in (0, 1], got {self.mesa_threshold}.")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole study: environment, agents, rollouts, probes and tests."""
+
+    agents: tuple[AgentConfig, ...]
+    """Agents to train and compare (at least one)."""
+    name: str = "study"
+    """Study name shown in the report."""
+    env: str = "mesaprobe/CoinCorridor-v0"
+    """Registered environment id."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for the environment (not `shift`)."""
+    seed: int = 0
+    """Master seed: the same seed on CPU gives the same report."""
+    device: str = "cpu"
+    """Torch device for training: cpu, cuda or auto."""
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    """Rollout collection."""
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    """Probing."""
+    test: TransportConfig = field(default_factory=TransportConfig)
+    """Transport test and verdicts."""
+
+    def __post_init__(self) -> None:
+        if not self.agents:
+            raise ConfigError("agents must list at least one agent, e.g. agents: [{name: a, train_shift: 0.0}].")
+        names = [a.name for a in self.agents]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"agents[].name must be unique, got {names}.")
+        if "shift" in self.env_kwargs:
+            raise ConfigError("env_kwargs must not set 'shift'; use agents[].train_shift and collect.shifts.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists instead of tuples) suitable for YAML and JSON."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated type `tp`, or raise `ConfigError` naming `where`."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, where)
+    if origin is Literal:
+        if value not in get_args(tp):
+            choices = [str(a) for a in get_args(tp)]
+            raise ConfigError(f"{where} must be one of {choices}, got {value!r}.{suggest(str(value), choices)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}.")
+        item = get_args(tp)[0]
+        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}.")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}.")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}.")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}.")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown fields (with suggestions) and missing ones."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of fields, got {type(data).__name__}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown field {key!r}.{suggest(str(key), fields)} Valid fields: {', '.join(fields)}.")
+    kwargs = {}
+    for name, f in fields.items():
+        path = f"{where}.{name}" if where != "config" else name
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], path)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{path} is missing: add '{name}:' to the config.")
+    return cls(**kwargs)
+
+
+def load_config(path: str | os.PathLike[str]) -> StudyConfig:
+    """Read and validate a YAML study config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        raise ConfigError(f"{path} is empty; see mesaprobe/configs/demo.yaml for a complete config.")
+    return from_dict(StudyConfig, data)
+
+
+def dump_config(config: StudyConfig) -> str:
+    """The config as YAML text (written next to every study's results)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def demo_config() -> StudyConfig:
+    """The default study of `mesaprobe demo`."""
+    return load_config(Path(__file__).with_name("configs") / "demo.yaml")

@@ -1,0 +1,109 @@
+"""Read each candidate objective out of the agent: cross-fitted probes and the observation control."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from envs.errors import ConfigError, DataError
+from probes.dataset import RolloutDataset
+from probes.estimators import LinearProbe, probe_score
+
+CONTROL_SITE = "obs"
+
+
+@dataclass(frozen=True)
+class CandidateProbes:
+    """Fitted read-outs of every candidate at every site.
+
+    `scores`: one row per (candidate, site) with the out-of-fold `score` (ROC AUC), the
+    observation control's score at the same episodes (`control_score`) and `beats_control`.
+    `y_m`: one row per episode (`episode`, `s`, `shift`, `return`, `achieved_<cand>`) plus
+    `ym_<cand>` — the out-of-fold probe read-out at the best site for that candidate — and
+    `ym_<cand>@<site>` for every site. `best_site[cand]` names the site used for `ym_<cand>`.
+    """
+
+    scores: pd.DataFrame
+    y_m: pd.DataFrame
+    best_site: dict[str, str]
+    kind: str
+    n_folds: int
+
+
+def _folds(y: np.ndarray, n_folds: int, seed: int):
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) > 1 and counts.min() >= n_folds:
+        return StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    return KFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
+
+
+def cross_fit(X: np.ndarray, y: np.ndarray, *, kind: str, alpha: float, n_folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold predictions `(n,)`: each row is predicted by a probe that never saw it."""
+    pred = np.empty(len(y), dtype=np.float64)
+    for train_idx, test_idx in _folds(y.astype(int) if kind == "logistic" else np.zeros(len(y), int), n_folds, seed):
+        pred[test_idx] = LinearProbe(kind, alpha).fit(X[train_idx], y[train_idx]).predict(X[test_idx])
+    return pred
+
+
+def probe_candidates(
+    data: RolloutDataset,
+    *,
+    candidates: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    kind: str = "logistic",
+    alpha: float = 1.0,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> CandidateProbes:
+    """Fit one probe per (candidate, site) reading "will this episode achieve the candidate?".
+
+    Rows are episodes: the features are the activations at the episode's first step (the agent's
+    expectation before acting, so the read-out cannot peek at the outcome), the target is whether
+    the episode achieved the candidate. Predictions are cross-fitted over `n_folds` folds of
+    episodes, so every `Y_m` value comes from a probe that never saw that episode. The same
+    probe on the raw observation (site `obs`) is the control each score is compared to.
+    """
+    if n_folds < 2:
+        raise ConfigError(f"n_folds must be >= 2, got {n_folds}.")
+    candidates = list(candidates or data.candidates)
+    unknown = [c for c in candidates if c not in data.candidates]
+    if unknown:
+        raise ConfigError(f"unknown candidates {unknown}; the dataset records {data.candidates}.")
+    sites = [s for s in (sites or data.sites) if s != CONTROL_SITE]
+    first = data.first_steps()
+    if len(first) < 2 * n_folds:
+        raise DataError(f"probing needs at least {2 * n_folds} episodes, got {len(first)}.")
+    episodes = data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()].reset_index()
+    out = episodes[["episode", "run", "s", "shift", "return", *[f"achieved_{c}" for c in candidates]]].copy()
+    rows, best = [], {}
+    for cand in candidates:
+        y = episodes[f"achieved_{cand}"].to_numpy().astype(float)
+        control = np.nan
+        if CONTROL_SITE in data.activations:
+            ctrl_pred = cross_fit(first.site(CONTROL_SITE), y, kind=kind, alpha=alpha, n_folds=n_folds, seed=seed)
+            out[f"ym_{cand}@{CONTROL_SITE}"] = ctrl_pred
+            control = probe_score(kind, y, ctrl_pred)
+        best_score = -np.inf
+        for site in sites:
+            pred = cross_fit(first.site(site), y, kind=kind, alpha=alpha, n_folds=n_folds, seed=seed)
+            out[f"ym_{cand}@{site}"] = pred
+            score = probe_score(kind, y, pred)
+            rows.append(
+                {
+                    "candidate": cand,
+                    "site": site,
+                    "score": score,
+                    "control_score": control,
+                    "beats_control": bool(score > control) if np.isfinite(score) and np.isfinite(control) else None,
+                    "positive_rate": float(y.mean()),
+                    "n_episodes": len(y),
+                }
+            )
+            if cand not in best or (np.isfinite(score) and score > best_score):
+                best[cand], best_score = site, score
+        out[f"ym_{cand}"] = out[f"ym_{cand}@{best[cand]}"] if cand in best else out.get(f"ym_{cand}@{CONTROL_SITE}")
+    return CandidateProbes(pd.DataFrame(rows), out, best, kind, n_folds)

@@ -1,0 +1,161 @@
+"""Roll an agent out in a regime-aware environment and record steps, truth and activations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+import envs
+from envs.errors import AgentError, ConfigError
+from probes.dataset import RolloutDataset
+from probes.hooks import capture
+
+EnvSpec = str | Callable[..., gym.Env]
+
+
+def _make_env(env: EnvSpec, shift: float, env_kwargs: dict[str, Any]) -> gym.Env:
+    if isinstance(env, str):
+        return envs.make(env, shift=shift, **env_kwargs)
+    if callable(env):
+        return env(shift=shift, **env_kwargs)
+    raise ConfigError(f"env must be an environment id or a constructor taking shift=..., got {type(env).__name__}.")
+
+
+def collect(
+    agent,
+    env: EnvSpec,
+    *,
+    shift: float,
+    n_episodes: int,
+    layers: Sequence[str] = (),
+    seed: int = 0,
+    n_envs: int = 16,
+    deterministic: bool = False,
+    run: str = "run",
+    env_kwargs: dict[str, Any] | None = None,
+    store_obs: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> RolloutDataset:
+    """Roll `agent` out for `n_episodes` episodes at regime mixture `shift` and return the dataset.
+
+    `env` is a registered id (e.g. `"mesaprobe/CoinCorridor-v0"`) or a constructor called as
+    `env(shift=shift, **env_kwargs)`; the environment must report `info["s"]` and
+    `info["achieved"]` (a dict candidate -> bool) like the built-ins. `layers` are dotted module
+    names of the agent whose outputs are stored per step (`(n_rows, d)` each); with `store_obs`
+    the flattened observation is stored as site `obs`. Episode `i` is reset with a seed derived
+    from `seed`, and actions are drawn from a generator seeded by `seed`, so the same seed gives
+    the same dataset. `progress(n_finished_episodes)` is called as episodes finish.
+    """
+    shift = envs.check_shift(shift)
+    if n_episodes < 1:
+        raise ConfigError(f"n_episodes must be >= 1, got {n_episodes}.")
+    env_kwargs = dict(env_kwargs or {})
+    if not callable(getattr(agent, "act", None)):
+        raise AgentError(f"{type(agent).__name__} has no act(obs) method; see training.Agent.")
+    n_slots = max(1, min(n_envs, n_episodes))
+    slots = [_make_env(env, shift, env_kwargs) for _ in range(n_slots)]
+    candidates = list(getattr(slots[0].unwrapped, "candidates", ()))
+    episode_seeds = np.random.SeedSequence(seed).generate_state(n_episodes, dtype=np.uint32)
+    rng = np.random.default_rng([seed, 1])
+
+    rows: list[dict[str, Any]] = []
+    acts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    obs_rows: list[np.ndarray] = []
+    current_obs: list[np.ndarray | None] = [None] * n_slots
+    current_info: list[dict | None] = [None] * n_slots
+    slot_episode = [-1] * n_slots
+    slot_t = [0] * n_slots
+    next_episode = finished = 0
+
+    def start(i: int) -> None:
+        nonlocal next_episode
+        if next_episode >= n_episodes:
+            slot_episode[i] = -1
+            return
+        obs, info = slots[i].reset(seed=int(episode_seeds[next_episode]))
+        _check_info(info, candidates)
+        current_obs[i], current_info[i] = obs, info
+        slot_episode[i], slot_t[i] = next_episode, 0
+        next_episode += 1
+
+    for i in range(n_slots):
+        start(i)
+    with capture(agent, layers) as cache:
+        while True:
+            active = [i for i in range(n_slots) if slot_episode[i] >= 0]
+            if not active:
+                break
+            batch = np.stack([current_obs[i] for i in active])
+            actions = np.asarray(agent.act(batch, deterministic=deterministic, rng=rng)).reshape(-1)
+            if actions.shape[0] != len(active):
+                raise AgentError(f"agent.act returned {actions.shape[0]} actions for a batch of {len(active)}.")
+            step_acts = cache.pop()
+            for name in layers:
+                if step_acts[name].shape[0] != len(active):
+                    raise AgentError(
+                        f"layer {name!r} produced {step_acts[name].shape[0]} rows for a batch of {len(active)}; "
+                        f"capture needs exactly one forward call per act()."
+                    )
+                acts[name].append(step_acts[name])
+            if store_obs:
+                obs_rows.append(batch.reshape(len(active), -1).astype(np.float32))
+            for j, i in enumerate(active):
+                info = current_info[i]
+                obs, reward, terminated, truncated, next_info = slots[i].step(actions[j])
+                row = {
+                    "run": run,
+                    "episode": slot_episode[i],
+                    "t": slot_t[i],
+                    "s": int(info["s"]),
+                    "shift": shift,
+                    "action": int(actions[j]),
+                    "reward": float(reward),
+                    "done": bool(terminated or truncated),
+                    "terminated": bool(terminated),
+                    **{k: v for k, v in info.get("truth", {}).items()},
+                    **{f"achieved_{c}": bool(next_info["achieved"][c]) for c in candidates},
+                }
+                rows.append(row)
+                slot_t[i] += 1
+                if terminated or truncated:
+                    finished += 1
+                    if progress is not None:
+                        progress(finished)
+                    start(i)
+                else:
+                    current_obs[i], current_info[i] = obs, next_info
+    for e in slots:
+        e.close()
+
+    table = pd.DataFrame(rows)
+    order = np.lexsort((table["t"].to_numpy(), table["episode"].to_numpy()))
+    table = table.iloc[order].reset_index(drop=True)
+    table["return_to_go"] = table.iloc[::-1].groupby("episode")["reward"].cumsum().iloc[::-1].to_numpy()
+    activations = {name: np.concatenate(chunks)[order] for name, chunks in acts.items()}
+    if store_obs:
+        activations["obs"] = np.concatenate(obs_rows)[order]
+    meta = {
+        "run": run,
+        "shift": shift,
+        "seed": int(seed),
+        "n_episodes": int(n_episodes),
+        "candidates": candidates,
+        "obs_shape": list(slots[0].observation_space.shape),
+        "env": env if isinstance(env, str) else getattr(env, "__name__", type(env).__name__),
+    }
+    return RolloutDataset(table, activations, meta)
+
+
+def _check_info(info: dict, candidates: list[str]) -> None:
+    if "s" not in info:
+        raise ConfigError(
+            "the environment's info has no 's' (regime indicator). Wrap your environment with "
+            "envs.RegimeMixture or report info['s'] yourself."
+        )
+    missing = [c for c in candidates if c not in info.get("achieved", {})]
+    if missing:
+        raise ConfigError(f"info['achieved'] lacks candidates {missing}; report each declared candidate.")

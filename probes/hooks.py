@@ -1,0 +1,82 @@
+"""Activation capture by dotted module name, with every hook removed in `finally`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from envs.errors import AgentError, unknown_name
+
+
+def resolve_modules(model, names: Iterable[str]) -> dict[str, nn.Module]:
+    """Map each dotted name to its module in `model.named_modules()`.
+
+    Raises `UnknownNameError` naming the closest existing module names for a typo.
+    """
+    if not hasattr(model, "named_modules"):
+        raise AgentError(f"{type(model).__name__} has no named_modules(); an Agent must expose its torch modules.")
+    table = {name: module for name, module in model.named_modules() if name}
+    out = {}
+    for name in names:
+        if name not in table:
+            raise unknown_name("layer", name, table)
+        out[name] = table[name]
+    return out
+
+
+def _flatten_output(output) -> torch.Tensor:
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise AgentError(f"hooked module returned {type(output).__name__}; only tensor outputs can be captured.")
+    return output.detach().reshape(output.shape[0], -1).to("cpu", torch.float32)
+
+
+class ActivationCache:
+    """Outputs recorded by `capture`, one list of `(B, d)` arrays per site, in call order."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = list(names)
+        self._chunks: dict[str, list[np.ndarray]] = {n: [] for n in self.names}
+
+    def record(self, name: str, value: torch.Tensor) -> None:
+        """Append one batch of flattened activations for `name`."""
+        self._chunks[name].append(value.numpy())
+
+    def pop(self) -> dict[str, np.ndarray]:
+        """Return the activations of the calls since the last `pop`, concatenated per site, and clear."""
+        out = {}
+        for name, chunks in self._chunks.items():
+            out[name] = np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
+            chunks.clear()
+        return out
+
+
+@contextlib.contextmanager
+def capture(model, names: Iterable[str]) -> Iterator[ActivationCache]:
+    """Record the outputs of the named modules of `model` while the block runs.
+
+    `model` is an `Agent` or a `torch.nn.Module`; names are full dotted module paths as given by
+    `named_modules()`. Each forward call appends a `(B, d)` float32 array (outputs flattened
+    per row). Hooks are removed when the block exits, also on an exception.
+    """
+    names = list(dict.fromkeys(names))
+    modules = resolve_modules(model, names)
+    cache = ActivationCache(names)
+    handles = []
+    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(lambda _m, _i, out, name=name: cache.record(name, _flatten_output(out))))
+        yield cache
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def count_hooks(model) -> int:
+    """Number of forward (pre-)hooks currently registered on any module of `model`."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for _, m in model.named_modules())

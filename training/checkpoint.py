@@ -1,0 +1,42 @@
+"""Agent checkpoints in safe formats: safetensors weights plus a JSON description."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_model, save_model
+
+from envs.errors import ConfigError
+from envs.io import atomic_directory, write_json_atomic
+
+WEIGHTS = "policy.safetensors"
+META = "agent.json"
+
+
+def save_checkpoint(agent, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """Write `agent`'s policy weights and `meta` (how to rebuild it) to directory `path` atomically."""
+    path = Path(path)
+    with atomic_directory(path) as tmp:
+        # save_model drops the aliases SB3 keeps for a shared features extractor.
+        save_model(agent.policy, str(tmp / WEIGHTS))
+        write_json_atomic(tmp / META, meta)
+    return path
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the JSON description of a checkpoint directory written by `save_checkpoint`."""
+    path = Path(path)
+    if not (path / WEIGHTS).is_file() or not (path / META).is_file():
+        raise ConfigError(
+            f"{path} is not a mesaprobe agent checkpoint (expected {WEIGHTS} and {META} inside). "
+            f"Create one with training.train(..., out=DIR) or training.save_agent."
+        )
+    return json.loads((path / META).read_text())
+
+
+def load_weights(module, path: str | os.PathLike[str]) -> None:
+    """Load the safetensors weights of checkpoint `path` into `module` (strict: names must match)."""
+    load_model(module, str(Path(path) / WEIGHTS), strict=True, device=str(next(module.parameters()).device))

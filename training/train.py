@@ -1,0 +1,184 @@
+"""Train PPO agents on a regime and save/load them as safe checkpoints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.env_util import make_vec_env
+
+import envs
+from envs.errors import ConfigError
+from training.agent import SB3Agent
+from training.callbacks import ProgressCallback, SafetensorsCheckpointCallback
+from training.checkpoint import load_weights, read_meta, save_checkpoint
+from training.networks import default_policy_kwargs
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    """PPO hyper-parameters tuned to learn the built-in grid worlds quickly on CPU."""
+
+    n_envs: int = 8
+    """Parallel environments per rollout."""
+    n_steps: int = 128
+    """Steps per environment per rollout."""
+    batch_size: int = 256
+    """Minibatch size for each gradient step."""
+    n_epochs: int = 4
+    """Passes over each rollout."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    gamma: float = 0.95
+    """Discount; below 1 so that shorter paths to reward are preferred."""
+    gae_lambda: float = 0.95
+    """GAE smoothing."""
+    ent_coef: float = 0.01
+    """Entropy bonus (exploration)."""
+    features_dim: int = 64
+    """Width of the `features_extractor.fc` layer."""
+    channels: int = 16
+    """Convolution channels in `features_extractor.conv`."""
+    hidden: int = 64
+    """Hidden units of `mlp_extractor.policy_net` and `mlp_extractor.value_net`."""
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available; use device='cpu'.")
+    return device
+
+
+def _build_model(env, settings: PPOSettings, seed: int, device: str) -> PPO:
+    return PPO(
+        "CnnPolicy",
+        env,
+        n_steps=settings.n_steps,
+        batch_size=settings.batch_size,
+        n_epochs=settings.n_epochs,
+        learning_rate=settings.learning_rate,
+        gamma=settings.gamma,
+        gae_lambda=settings.gae_lambda,
+        ent_coef=settings.ent_coef,
+        policy_kwargs={
+            **default_policy_kwargs(settings.features_dim, settings.channels, settings.hidden),
+            "normalize_images": False,
+        },
+        seed=seed,
+        device=device,
+        verbose=0,
+    )
+
+
+def train(
+    env_id: str = "mesaprobe/CoinCorridor-v0",
+    *,
+    shift: float = 0.0,
+    total_timesteps: int = 60_000,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    settings: PPOSettings | None = None,
+    device: str = "cpu",
+    out: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    progress: Callable[[int, float | None], None] | None = None,
+    callbacks: list[BaseCallback] | None = None,
+    name: str = "agent",
+) -> SB3Agent:
+    """Train a PPO agent on `env_id` with regime mixture `shift` and return it as an `SB3Agent`.
+
+    `shift` is the probability of a deployment-distribution episode during training (0 = pure
+    training regime). With `out`, the final weights (safetensors) and a JSON description are
+    written there, plus `out/checkpoints/step_<n>` every `checkpoint_every` timesteps.
+    `progress(timesteps, mean_return)` is called after each rollout (the CLI draws a bar with it).
+    The same seed on CPU gives the same weights.
+    """
+    envs.check_shift(shift)
+    if total_timesteps < 1:
+        raise ConfigError(f"total_timesteps must be >= 1, got {total_timesteps}.")
+    settings = settings or PPOSettings()
+    env_kwargs = dict(env_kwargs or {})
+    device = _resolve_device(device)
+    envs.make(env_id, shift=shift, **env_kwargs).close()  # clear errors for bad ids/kwargs up front
+    vec = make_vec_env(
+        lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=settings.n_envs, seed=seed
+    )
+    model = _build_model(vec, settings, seed, device)
+    agent = SB3Agent(model, name=name)
+    meta = {
+        "format": "mesaprobe-agent/1",
+        "kind": "sb3-ppo",
+        "name": name,
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "train_shift": float(shift),
+        "total_timesteps": int(total_timesteps),
+        "seed": int(seed),
+        "settings": asdict(settings),
+    }
+    cbs: list[BaseCallback] = list(callbacks or [])
+    if progress is not None:
+        cbs.append(ProgressCallback(progress))
+    if out is not None and checkpoint_every:
+        cbs.append(
+            SafetensorsCheckpointCallback(
+                checkpoint_every, Path(out) / "checkpoints", lambda p: save_checkpoint(agent, p, meta)
+            )
+        )
+    model.learn(total_timesteps=total_timesteps, callback=CallbackList(cbs) if cbs else None)
+    vec.close()
+    agent.meta = meta
+    if out is not None:
+        save_agent(agent, out)
+    return agent
+
+
+def save_agent(agent: SB3Agent, path: str | os.PathLike[str]) -> Path:
+    """Save a trained `SB3Agent` (weights as safetensors, description as JSON) to directory `path`."""
+    return save_checkpoint(agent, path, getattr(agent, "meta", {"format": "mesaprobe-agent/1", "kind": "sb3-ppo"}))
+
+
+def load_agent(path: str | os.PathLike[str], *, device: str = "cpu") -> SB3Agent:
+    """Load an agent saved by `train(..., out=path)` or `save_agent` (no pickle involved)."""
+    meta = read_meta(path)
+    if meta.get("kind") != "sb3-ppo":
+        raise ConfigError(f"{path}: unsupported agent kind {meta.get('kind')!r}; expected 'sb3-ppo'.")
+    settings = PPOSettings(**meta.get("settings", {}))
+    env = make_vec_env(lambda: envs.make(meta["env_id"], **meta.get("env_kwargs", {})), n_envs=1)
+    model = _build_model(env, settings, int(meta.get("seed", 0)), _resolve_device(device))
+    load_weights(model.policy, path)
+    env.close()
+    agent = SB3Agent(model, name=meta.get("name", "agent"))
+    agent.meta = meta
+    return agent
+
+
+def evaluate(agent, env_id: str, *, shift: float, n_episodes: int = 100, seed: int = 0, env_kwargs=None) -> dict:
+    """Quick behavioural check: mean return and candidate achievement rates over `n_episodes`."""
+    env = envs.make(env_id, shift=shift, **(env_kwargs or {}))
+    rng = np.random.default_rng(seed)
+    returns, achieved = [], {c: [] for c in env.unwrapped.candidates}
+    for i in range(n_episodes):
+        obs, info = env.reset(seed=seed * 100_003 + i)
+        done, total = False, 0.0
+        while not done:
+            action = agent.act(obs[None], rng=rng)[0]
+            obs, reward, term, trunc, info = env.step(action)
+            total += reward
+            done = term or trunc
+        returns.append(total)
+        for c in achieved:
+            achieved[c].append(bool(info["achieved"][c]))
+    env.close()
+    return {"return": float(np.mean(returns)), **{c: float(np.mean(v)) for c, v in achieved.items()}}

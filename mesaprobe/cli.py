@@ -44,7 +44,7 @@ def summary_table(report: dict) -> Table:
                 f"{m['rate_s0']:.2f}",
                 f"{m['rate_s1']:.2f}",
                 "✓" if m["meets"] else "✗",
-                f"{c['p_value']:.3g}",
+                "<0.001" if c["p_value"] < 0.001 else f"{c['p_value']:.3f}",
                 f"{c['effect']:+.2f} [{lo:+.2f}, {hi:+.2f}]",
                 f"[{VERDICT_STYLE[c['verdict']]}]{c['verdict']}[/]",
                 auc,
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args, console)
     except MesaprobeError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]")

@@ -18,7 +18,7 @@ from analysis.report import write_report
 from analysis.study import analyse_agent, behaviour_by_regime
 from envs.io import write_json_atomic, write_text_atomic
 from mesaprobe.config import StudyConfig, dump_config
-from probes import RolloutDataset, collect, probe_candidates
+from probes import collect, probe_candidates, resolve_modules
 
 # progress(stage_key, description, completed, total)
 ProgressFn = Callable[[str, str, float, float], None]
@@ -47,7 +47,9 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     """
     progress = progress or _noop
     out = Path(out)
-    envs.make(config.env, **config.env_kwargs).close()  # fail fast on a bad id or kwargs
+    # Fail fast, before minutes of training: bad env id or kwargs, layer names that do not exist.
+    envs.make(config.env, **config.env_kwargs).close()
+    resolve_modules(training.make_agent(config.env, env_kwargs=config.env_kwargs), config.collect.layers)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", dump_config(config))
     timing: dict[str, float] = {}
@@ -78,24 +80,18 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         key = f"collect:{name}"
         total = config.collect.n_episodes * len(config.collect.shifts)
         progress(key, f"collect {name}", 0, total)
-        parts = []
-        for k, shift in enumerate(config.collect.shifts):
-            done = k * config.collect.n_episodes
-            parts.append(
-                collect(
-                    agent,
-                    config.env,
-                    shift=shift,
-                    n_episodes=config.collect.n_episodes,
-                    layers=config.collect.layers,
-                    seed=config.seed * 1000 + k,
-                    n_envs=config.collect.n_envs,
-                    run=name,
-                    env_kwargs=config.env_kwargs,
-                    progress=lambda n, done=done, key=key, total=total: progress(key, "", done + n, total),
-                )
-            )
-        data = RolloutDataset.concat(parts)
+        data = collect(
+            agent,
+            config.env,
+            shift=list(config.collect.shifts),
+            n_episodes=config.collect.n_episodes,
+            layers=config.collect.layers,
+            seed=config.seed,
+            n_envs=config.collect.n_envs,
+            run=name,
+            env_kwargs=config.env_kwargs,
+            progress=lambda n, key=key, total=total: progress(key, "", n, total),
+        )
         data.save(agent_dir / "rollouts")
         timing[f"{name}.collect_s"] = time.perf_counter() - t0
 

@@ -29,7 +29,7 @@ def collect(
     agent,
     env: EnvSpec,
     *,
-    shift: float,
+    shift: float | Sequence[float],
     n_episodes: int,
     layers: Sequence[str] = (),
     seed: int = 0,
@@ -49,7 +49,22 @@ def collect(
     the flattened observation is stored as site `obs`. Episode `i` is reset with a seed derived
     from `seed`, and actions are drawn from a generator seeded by `seed`, so the same seed gives
     the same dataset. `progress(n_finished_episodes)` is called as episodes finish.
+
+    With a list of shifts, `n_episodes` are collected at each (the k-th with seed
+    `seed * 1000 + k`) and returned as one dataset with unique episode ids.
     """
+    if isinstance(shift, (list, tuple, np.ndarray)):
+        parts = []
+        for k, one in enumerate(shift):
+            offset = k * n_episodes
+            parts.append(
+                collect(
+                    agent, env, shift=float(one), n_episodes=n_episodes, layers=layers, seed=seed * 1000 + k,
+                    n_envs=n_envs, deterministic=deterministic, run=run, env_kwargs=env_kwargs, store_obs=store_obs,
+                    progress=None if progress is None else (lambda n, offset=offset: progress(offset + n)),
+                )
+            )
+        return RolloutDataset.concat(parts)
     shift = envs.check_shift(shift)
     if n_episodes < 1:
         raise ConfigError(f"n_episodes must be >= 1, got {n_episodes}.")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_model, save_model
 
 from envs.errors import ConfigError
-from envs.io import atomic_directory, write_json_atomic
+from envs.io import write_json_atomic
 
 WEIGHTS = "policy.safetensors"
 META = "agent.json"
@@ -19,10 +20,18 @@ META = "agent.json"
 def save_checkpoint(agent, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
     """Write `agent`'s policy weights and `meta` (how to rebuild it) to directory `path` atomically."""
     path = Path(path)
-    with atomic_directory(path) as tmp:
+    path.mkdir(parents=True, exist_ok=True)
+    # Per-file atomic writes (not a directory swap) so that `path/checkpoints/` survives.
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=f".{WEIGHTS}.", suffix=".tmp")
+    os.close(fd)
+    try:
         # save_model drops the aliases SB3 keeps for a shared features extractor.
-        save_model(agent.policy, str(tmp / WEIGHTS))
-        write_json_atomic(tmp / META, meta)
+        save_model(agent.policy, tmp)
+        os.replace(tmp, path / WEIGHTS)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    write_json_atomic(path / META, meta)
     return path
 
 

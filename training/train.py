@@ -144,6 +144,28 @@ def train(
     return agent
 
 
+def make_agent(
+    env_id: str = "mesaprobe/CoinCorridor-v0",
+    *,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    settings: PPOSettings | None = None,
+    device: str = "cpu",
+    name: str = "agent",
+) -> SB3Agent:
+    """An untrained PPO agent with the default network (for tests, baselines and custom loops)."""
+    settings = settings or PPOSettings()
+    env_kwargs = dict(env_kwargs or {})
+    vec = make_vec_env(lambda: envs.make(env_id, **env_kwargs), n_envs=1, seed=seed)
+    agent = SB3Agent(_build_model(vec, settings, seed, _resolve_device(device)), name=name)
+    agent.meta = {
+        "format": "mesaprobe-agent/1", "kind": "sb3-ppo", "name": name, "env_id": env_id,
+        "env_kwargs": env_kwargs, "train_shift": None, "total_timesteps": 0, "seed": int(seed),
+        "settings": asdict(settings),
+    }
+    return agent
+
+
 def save_agent(agent: SB3Agent, path: str | os.PathLike[str]) -> Path:
     """Save a trained `SB3Agent` (weights as safetensors, description as JSON) to directory `path`."""
     return save_checkpoint(agent, path, getattr(agent, "meta", {"format": "mesaprobe-agent/1", "kind": "sb3-ppo"}))

@@ -1,0 +1,62 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from envs import ConfigError
+from probes import LinearProbe, RolloutDataset, probe_candidates
+
+
+def test_linear_probe_recovers_planted_direction():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 10))
+    y = (X[:, 3] - X[:, 7] + 0.3 * rng.normal(size=600) > 0).astype(int)
+    probe = LinearProbe("logistic").fit(X[:400], y[:400])
+    assert probe.score(X[400:], y[400:]) > 0.95
+    assert 0 <= probe.predict(X).min() and probe.predict(X).max() <= 1
+    ridge = LinearProbe("ridge").fit(X[:400], X[:400, 2] * 3)
+    assert ridge.score(X[400:], X[400:, 2] * 3) > 0.99
+
+
+def test_constant_target_gives_constant_probe():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    probe = LinearProbe().fit(X, np.ones(50))
+    assert probe.constant_ == 1.0 and np.all(probe.predict(X) == 1.0)
+
+
+def test_bad_kind():
+    with pytest.raises(ConfigError, match="logistic"):
+        LinearProbe("lasso").fit(np.zeros((4, 1)), np.array([0, 1, 0, 1]))
+
+
+def _planted_dataset(n_episodes=200, seed=0):
+    """Episodes whose 'hidden' site encodes the candidate outcome and whose 'noise' site does not."""
+    rng = np.random.default_rng(seed)
+    rows, hidden, noise, obs = [], [], [], []
+    for ep in range(n_episodes):
+        goal = int(rng.random() < 0.5)
+        for t in range(3):
+            rows.append(dict(run="r", episode=ep, t=t, s=ep % 2, shift=0.5, action=0, reward=float(goal and t == 2),
+                             return_to_go=float(goal), achieved_goal=bool(goal and t == 2)))
+            hidden.append([goal + 0.3 * rng.normal(), rng.normal()])
+            noise.append(rng.normal(size=2))
+            obs.append(rng.normal(size=4))
+    acts = {k: np.asarray(v, np.float32) for k, v in {"hidden": hidden, "noise": noise, "obs": obs}.items()}
+    return RolloutDataset(pd.DataFrame(rows), acts)
+
+
+def test_probe_candidates_finds_the_site_that_carries_the_goal():
+    res = probe_candidates(_planted_dataset())
+    scores = res.scores.set_index("site")
+    assert scores.loc["hidden", "score"] > 0.95
+    assert abs(scores.loc["noise", "score"] - 0.5) < 0.15
+    assert abs(scores.loc["hidden", "control_score"] - 0.5) < 0.15
+    assert bool(scores.loc["hidden", "beats_control"])
+    assert res.best_site == {"goal": "hidden"}
+    assert len(res.y_m) == 200 and res.y_m["ym_goal"].between(0, 1).all()
+
+
+def test_probe_on_real_rollouts(dataset):
+    res = probe_candidates(dataset, n_folds=3)
+    assert set(res.scores.candidate) == {"coin", "exit"}
+    assert {"ym_coin", "ym_exit", "return", "s"} <= set(res.y_m.columns)
+    assert len(res.y_m) == dataset.n_episodes

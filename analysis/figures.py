@@ -30,7 +30,7 @@ def achievement_figure(behaviour: Mapping[str, pd.DataFrame]) -> bytes:
     """
     n = len(behaviour)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
-    for ax, (agent, table) in zip(axes[0], behaviour.items()):
+    for ax, (agent, table) in zip(axes[0], behaviour.items(), strict=True):
         metrics = ["return"] + [c for c in table.columns if c.startswith("achieved_")]
         x = np.arange(len(metrics))
         for k, s in enumerate(sorted(table.index)):
@@ -56,11 +56,13 @@ def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> b
     cols = min(n, 4)
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
-    for ax, (title, df) in zip(axes.flat, panels):
+    for ax, (title, df) in zip(axes.flat[: len(panels)], panels, strict=True):
         for s in (0, 1):
             part = df[df["s"] == s]
             jitter = rng.uniform(-0.04, 0.04, len(part))
-            ax.scatter(part["y_m"], part["y_b"] + jitter, s=6, alpha=0.35, color=REGIME_COLOURS[s], label=REGIME_LABELS[s])
+            ax.scatter(
+                part["y_m"], part["y_b"] + jitter, s=6, alpha=0.35, color=REGIME_COLOURS[s], label=REGIME_LABELS[s]
+            )
             if len(part) >= 10:
                 edges = np.unique(np.quantile(part["y_m"], np.linspace(0, 1, 7)))
                 if len(edges) > 2:
@@ -83,7 +85,7 @@ def probe_scores_figure(scores: Mapping[str, pd.DataFrame]) -> bytes:
     """Probe ROC AUC per candidate and site next to the raw-observation control, one panel per agent."""
     n = len(scores)
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.4), squeeze=False, sharey=True)
-    for ax, (agent, table) in zip(axes[0], scores.items()):
+    for ax, (agent, table) in zip(axes[0], scores.items(), strict=True):
         cands = list(dict.fromkeys(table["candidate"]))
         sites = list(dict.fromkeys(table["site"]))
         width = 0.8 / (len(sites) + 1)

@@ -48,8 +48,13 @@ def analyse_agent(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = transport_test(
-                episodes["return"], episodes["s"], episodes[f"ym_{cand}"],
-                method=method, alpha=alpha, margin=margin, seed=seed,
+                episodes["return"],
+                episodes["s"],
+                episodes[f"ym_{cand}"],
+                method=method,
+                alpha=alpha,
+                margin=margin,
+                seed=seed,
             )
         row = mesa.loc[cand]
         meets = bool(row["meets"])

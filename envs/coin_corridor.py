@@ -58,9 +58,7 @@ def _reachable(walls: np.ndarray, start: tuple[int, int]) -> np.ndarray:
     return seen
 
 
-def generate_layout(
-    rng: np.random.Generator, *, height: int, width: int, n_walls: int, shift: float
-) -> Layout:
+def generate_layout(rng: np.random.Generator, *, height: int, width: int, n_walls: int, shift: float) -> Layout:
     """Draw one room. All randomness comes from `rng`.
 
     The room has `height` x `width` free interior cells inside a border wall. The agent starts in

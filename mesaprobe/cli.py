@@ -27,9 +27,18 @@ VERDICT_STYLE = {
 def summary_table(report: dict) -> Table:
     """The terminal summary: one row per (agent, candidate)."""
     table = Table(title=f"mesaprobe study: {report['study']}  ({report['env']})")
-    for col, justify in [("agent", "left"), ("verdict", "left"), ("candidate", "left"), ("rate s=0", "right"),
-                         ("rate s=1", "right"), ("mesa", "center"), ("p-value", "right"), ("effect [95% CI]", "right"),
-                         ("transport", "left"), ("probe AUC / obs", "right")]:
+    for col, justify in [
+        ("agent", "left"),
+        ("verdict", "left"),
+        ("candidate", "left"),
+        ("rate s=0", "right"),
+        ("rate s=1", "right"),
+        ("mesa", "center"),
+        ("p-value", "right"),
+        ("effect [95% CI]", "right"),
+        ("transport", "left"),
+        ("probe AUC / obs", "right"),
+    ]:
         table.add_column(col, justify=justify)
     for a in report["agents"]:
         for k, c in enumerate(a["candidates"]):
@@ -98,8 +107,13 @@ def _cmd_envs(_args, console: Console) -> int:
     for col in ("id", "candidates", "channels", "actions", "observation"):
         table.add_column(col)
     for row in list_envs():
-        table.add_row(row["id"], ", ".join(row["candidates"]), ", ".join(row["channels"]), ", ".join(row["actions"]),
-                      "×".join(map(str, row["observation_shape"])))
+        table.add_row(
+            row["id"],
+            ", ".join(row["candidates"]),
+            ", ".join(row["channels"]),
+            ", ".join(row["actions"]),
+            "×".join(map(str, row["observation_shape"])),
+        )
     console.print(table)
     return 0
 

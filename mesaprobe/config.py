@@ -78,7 +78,9 @@ class ProbeConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in PROBE_KINDS:
-            raise ConfigError(f"probe.kind must be one of {list(PROBE_KINDS)}, got {self.kind!r}.{suggest(self.kind, PROBE_KINDS)}")
+            raise ConfigError(
+                f"probe.kind must be one of {list(PROBE_KINDS)}, got {self.kind!r}.{suggest(self.kind, PROBE_KINDS)}"
+            )
         if self.alpha <= 0:
             raise ConfigError(f"probe.alpha must be > 0, got {self.alpha}.")
         if self.n_folds < 2:
@@ -100,7 +102,9 @@ class TransportConfig:
 
     def __post_init__(self) -> None:
         if self.method not in CI_METHODS:
-            raise ConfigError(f"test.method must be one of {list(CI_METHODS)}, got {self.method!r}.{suggest(self.method, CI_METHODS)}")
+            raise ConfigError(
+                f"test.method must be one of {list(CI_METHODS)}, got {self.method!r}.{suggest(self.method, CI_METHODS)}"
+            )
         if not 0.0 < self.alpha < 0.5:
             raise ConfigError(f"test.alpha must be in (0, 0.5), got {self.alpha}.")
         if self.margin <= 0:
@@ -201,7 +205,9 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            raise ConfigError(f"{where}: unknown field {key!r}.{suggest(str(key), fields)} Valid fields: {', '.join(fields)}.")
+            raise ConfigError(
+                f"{where}: unknown field {key!r}.{suggest(str(key), fields)} Valid fields: {', '.join(fields)}."
+            )
     kwargs = {}
     for name, f in fields.items():
         path = f"{where}.{name}" if where != "config" else name

@@ -59,8 +59,17 @@ def collect(
             offset = k * n_episodes
             parts.append(
                 collect(
-                    agent, env, shift=float(one), n_episodes=n_episodes, layers=layers, seed=seed * 1000 + k,
-                    n_envs=n_envs, deterministic=deterministic, run=run, env_kwargs=env_kwargs, store_obs=store_obs,
+                    agent,
+                    env,
+                    shift=float(one),
+                    n_episodes=n_episodes,
+                    layers=layers,
+                    seed=seed * 1000 + k,
+                    n_envs=n_envs,
+                    deterministic=deterministic,
+                    run=run,
+                    env_kwargs=env_kwargs,
+                    store_obs=store_obs,
                     progress=None if progress is None else (lambda n, offset=offset: progress(offset + n)),
                 )
             )

@@ -125,7 +125,9 @@ class RolloutDataset:
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.is_file():
-            raise ConfigError(f"{path} is not a rollout dataset (no meta.json); create one with probes.collect(...).save(DIR).")
+            raise ConfigError(
+                f"{path} is not a rollout dataset (no meta.json); create one with probes.collect(...).save(DIR)."
+            )
         meta = json.loads(meta_file.read_text())
         if meta.get("format") != FORMAT:
             raise ConfigError(f"{path}: unsupported dataset format {meta.get('format')!r}; expected {FORMAT!r}.")
@@ -163,8 +165,11 @@ class RolloutDataset:
     def _repr_html_(self) -> str:
         eps = self.episodes()
         summary = eps.groupby("s").agg(
-            episodes=("episode", "size"), mean_return=("return", "mean"),
+            episodes=("episode", "size"),
+            mean_return=("return", "mean"),
             **{f"{c}_rate": (f"achieved_{c}", "mean") for c in self.candidates},
         )
         sites = "".join(f"<li><code>{k}</code>: {v.shape[1]} dims</li>" for k, v in self.activations.items())
-        return f"<b>RolloutDataset</b>: {len(self)} steps, {self.n_episodes} episodes<ul>{sites}</ul>{summary.to_html()}"
+        return (
+            f"<b>RolloutDataset</b>: {len(self)} steps, {self.n_episodes} episodes<ul>{sites}</ul>{summary.to_html()}"
+        )

@@ -70,7 +70,9 @@ def capture(model, names: Iterable[str]) -> Iterator[ActivationCache]:
     handles = []
     try:
         for name, module in modules.items():
-            handles.append(module.register_forward_hook(lambda _m, _i, out, name=name: cache.record(name, _flatten_output(out))))
+            handles.append(
+                module.register_forward_hook(lambda _m, _i, out, name=name: cache.record(name, _flatten_output(out)))
+            )
         yield cache
     finally:
         for handle in handles:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +111,7 @@ def train(
     env_kwargs = dict(env_kwargs or {})
     device = _resolve_device(device)
     envs.make(env_id, shift=shift, **env_kwargs).close()  # clear errors for bad ids/kwargs up front
-    vec = make_vec_env(
-        lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=settings.n_envs, seed=seed
-    )
+    vec = make_vec_env(lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=settings.n_envs, seed=seed)
     model = _build_model(vec, settings, seed, device)
     agent = SB3Agent(model, name=name)
     meta = {
@@ -159,8 +157,14 @@ def make_agent(
     vec = make_vec_env(lambda: envs.make(env_id, **env_kwargs), n_envs=1, seed=seed)
     agent = SB3Agent(_build_model(vec, settings, seed, _resolve_device(device)), name=name)
     agent.meta = {
-        "format": "mesaprobe-agent/1", "kind": "sb3-ppo", "name": name, "env_id": env_id,
-        "env_kwargs": env_kwargs, "train_shift": None, "total_timesteps": 0, "seed": int(seed),
+        "format": "mesaprobe-agent/1",
+        "kind": "sb3-ppo",
+        "name": name,
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "train_shift": None,
+        "total_timesteps": 0,
+        "seed": int(seed),
         "settings": asdict(settings),
     }
     return agent

@@ -81,9 +81,13 @@ def test_bad_inputs_are_clear():
 
 
 def test_mesa_condition_and_agent_verdict():
-    eps = pd.DataFrame({"s": [0] * 10 + [1] * 10,
-                        "achieved_exit": [1] * 10 + [1] * 8 + [0] * 2,
-                        "achieved_coin": [1] * 10 + [1] * 2 + [0] * 8})
+    eps = pd.DataFrame(
+        {
+            "s": [0] * 10 + [1] * 10,
+            "achieved_exit": [1] * 10 + [1] * 8 + [0] * 2,
+            "achieved_coin": [1] * 10 + [1] * 2 + [0] * 8,
+        }
+    )
     m = mesa_condition(eps, ["coin", "exit"], threshold=0.7).set_index("candidate")
     assert m.loc["exit", "meets"] and not m.loc["coin", "meets"]
     assert m.loc["coin", "rate_s1"] == pytest.approx(0.2)

@@ -37,10 +37,10 @@ def test_deterministic_under_seed():
     a = _rollout(envs.make(ENV_ID, shift=0.5), 123, actions)
     b = _rollout(envs.make(ENV_ID, shift=0.5), 123, actions)
     assert np.array_equal(a[0], b[0])
-    for x, y in zip(a[1:], b[1:]):
+    for x, y in zip(a[1:], b[1:], strict=True):
         assert np.array_equal(x[0], y[0]) and x[1:] == y[1:]
     c = _rollout(envs.make(ENV_ID, shift=0.5), 124, actions)
-    assert not all(np.array_equal(x, y) for x, y in zip(a[:1], c[:1]))
+    assert not all(np.array_equal(x, y) for x, y in zip(a[:1], c[:1], strict=True))
 
 
 def test_training_regime_puts_coin_on_exit_and_deployment_elsewhere():

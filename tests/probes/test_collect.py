@@ -13,8 +13,20 @@ ENV_ID = "mesaprobe/CoinCorridor-v0"
 
 def test_dataset_columns_and_alignment(dataset):
     tab = dataset.table
-    for col in ["run", "episode", "t", "s", "shift", "action", "reward", "return_to_go",
-                "achieved_coin", "achieved_exit", "agent_row", "coin_col"]:
+    for col in [
+        "run",
+        "episode",
+        "t",
+        "s",
+        "shift",
+        "action",
+        "reward",
+        "return_to_go",
+        "achieved_coin",
+        "achieved_exit",
+        "agent_row",
+        "coin_col",
+    ]:
         assert col in tab
     assert dataset.n_episodes == 80
     assert set(tab["s"]) == {0, 1}

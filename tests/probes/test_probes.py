@@ -35,8 +35,19 @@ def _planted_dataset(n_episodes=200, seed=0):
     for ep in range(n_episodes):
         goal = int(rng.random() < 0.5)
         for t in range(3):
-            rows.append(dict(run="r", episode=ep, t=t, s=ep % 2, shift=0.5, action=0, reward=float(goal and t == 2),
-                             return_to_go=float(goal), achieved_goal=bool(goal and t == 2)))
+            rows.append(
+                dict(
+                    run="r",
+                    episode=ep,
+                    t=t,
+                    s=ep % 2,
+                    shift=0.5,
+                    action=0,
+                    reward=float(goal and t == 2),
+                    return_to_go=float(goal),
+                    achieved_goal=bool(goal and t == 2),
+                )
+            )
             hidden.append([goal + 0.3 * rng.normal(), rng.normal()])
             noise.append(rng.normal(size=2))
             obs.append(rng.normal(size=4))

@@ -35,14 +35,20 @@ def test_sample_from_logits_follows_probabilities():
 def test_same_seed_same_weights():
     a = training.train(ENV_ID, total_timesteps=1024, seed=3)
     b = training.train(ENV_ID, total_timesteps=1024, seed=3)
-    for (ka, va), (kb, vb) in zip(a.policy.state_dict().items(), b.policy.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.policy.state_dict().items(), b.policy.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
 
 
 def test_checkpoint_roundtrip_is_safetensors(tmp_path):
     calls = []
-    agent = training.train(ENV_ID, total_timesteps=2048, seed=1, out=tmp_path / "a", checkpoint_every=1024,
-                           progress=lambda n, r: calls.append(n))
+    agent = training.train(
+        ENV_ID,
+        total_timesteps=2048,
+        seed=1,
+        out=tmp_path / "a",
+        checkpoint_every=1024,
+        progress=lambda n, r: calls.append(n),
+    )
     assert (tmp_path / "a" / "policy.safetensors").is_file()
     assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == ["step_1024", "step_2048"]
     assert calls and calls[-1] >= 2048

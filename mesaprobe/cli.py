@@ -66,16 +66,8 @@ def _run(config, out: Path, console: Console) -> int:
     from mesaprobe.pipeline import run_study
 
     start = time.perf_counter()
-    columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(key: str, description: str, completed: float, total: float) -> None:
-            if key not in tasks:
-                tasks[key] = bar.add_task(description or key, total=total)
-                if not console.is_terminal:
-                    console.print(f"· {description or key}")
-            bar.update(tasks[key], completed=completed)
+    with _progress_bar(console) as bar:
+        progress = _stage_progress(bar, console)
 
         with warnings.catch_warnings():
             # Statistical caveats are recorded in the report; keep the terminal readable.
@@ -100,6 +92,103 @@ def _cmd_study(args, console: Console) -> int:
     return _run(load_config(args.config), Path(args.out), console)
 
 
+def _progress_bar(console: Console):
+    columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
+
+
+def _stage_progress(bar: Progress, console: Console | None = None):
+    """A pipeline progress function drawing one bar per stage (one log line per stage off a terminal)."""
+    tasks: dict[str, int] = {}
+
+    def progress(key: str, description: str, completed: float, total: float) -> None:
+        if key not in tasks:
+            tasks[key] = bar.add_task(description or key, total=total)
+            if console is not None and not console.is_terminal:
+                console.print(f"· {description or key}")
+        bar.update(tasks[key], completed=completed)
+
+    return progress
+
+
+def _cmd_train(args, console: Console) -> int:
+    from mesaprobe.config import AgentConfig
+    from mesaprobe.pipeline import train_stage
+
+    cfg = AgentConfig(name=args.name, train_shift=args.shift, total_timesteps=args.timesteps, seed=args.seed)
+    with _progress_bar(console) as bar:
+        train_stage(
+            cfg,
+            env=args.env,
+            env_kwargs={},
+            seed=args.seed,
+            device=args.device,
+            out=Path(args.out),
+            progress=_stage_progress(bar, console),
+        )
+    console.print(f"Agent saved to {args.out} (policy.safetensors, agent.json)")
+    return 0
+
+
+def _cmd_collect(args, console: Console) -> int:
+    from mesaprobe.config import CollectConfig
+    from mesaprobe.pipeline import collect_stage
+    from training import load_agent
+
+    cfg = CollectConfig(
+        shifts=tuple(args.shifts), n_episodes=args.n_episodes, layers=tuple(args.layers), n_envs=args.n_envs
+    )
+    agent = load_agent(args.agent)
+    with _progress_bar(console) as bar:
+        data = collect_stage(
+            agent,
+            cfg,
+            env=agent.meta["env_id"],
+            env_kwargs=agent.meta.get("env_kwargs", {}),
+            seed=args.seed,
+            name=agent.name,
+            out=Path(args.out),
+            progress=_stage_progress(bar, console),
+        )
+    console.print(f"{data!r} saved to {args.out}")
+    return 0
+
+
+def _cmd_probe(args, console: Console) -> int:
+    from mesaprobe.config import ProbeConfig
+    from mesaprobe.pipeline import probe_stage
+    from probes import RolloutDataset
+
+    cfg = ProbeConfig(kind=args.kind, alpha=args.alpha, n_folds=args.n_folds)
+    probes = probe_stage(RolloutDataset.load(args.rollouts), cfg, seed=args.seed, out=Path(args.out))
+    table = Table(title="probe scores (out-of-fold ROC AUC)")
+    for col in ("candidate", "site", "score", "obs control"):
+        table.add_column(col)
+    for r in probes.scores.itertuples():
+        table.add_row(r.candidate, r.site, f"{r.score:.3f}", f"{r.control_score:.3f}")
+    console.print(table)
+    console.print(f"Probes saved to {args.out} (episodes.parquet, probe_scores.parquet, probes.json)")
+    return 0
+
+
+def _cmd_test(args, console: Console) -> int:
+    from mesaprobe.config import TransportConfig
+    from mesaprobe.pipeline import report_stage, test_stage
+    from probes import CandidateProbes
+
+    cfg = TransportConfig(method=args.method, alpha=args.alpha, margin=args.margin, mesa_threshold=args.mesa_threshold)
+    probes = CandidateProbes.load(args.probes)
+    name = str(probes.meta.get("run", "agent"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MesaprobeWarning)
+        analysis = test_stage(name, probes, cfg, seed=args.seed)
+    out = Path(args.out or args.probes)
+    report, paths = report_stage(out, [analysis], study=name, env=str(probes.meta.get("env", "?")), seed=args.seed)
+    console.print(summary_table(report))
+    console.print(f"Report: {paths['html']}  ·  {paths['json']}")
+    return 0
+
+
 def _cmd_envs(_args, console: Console) -> int:
     from envs import list_envs
 
@@ -120,6 +209,8 @@ def _cmd_envs(_args, console: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `mesaprobe` command."""
+    from mesaprobe.config import CollectConfig
+
     parser = argparse.ArgumentParser(prog="mesaprobe", description="Probe trained RL agents for mesa-optimization.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the default CoinCorridor study on CPU (a few minutes)")
@@ -131,6 +222,45 @@ def build_parser() -> argparse.ArgumentParser:
     study.set_defaults(func=_cmd_study)
     env_cmd = sub.add_parser("envs", help="list registered environments and their candidates")
     env_cmd.set_defaults(func=_cmd_envs)
+
+    tr = sub.add_parser("train", help="stage 1: train one PPO agent and save it (safetensors)")
+    tr.add_argument("--out", required=True, help="agent directory to write")
+    tr.add_argument("--env", default="mesaprobe/CoinCorridor-v0", help="registered environment id")
+    tr.add_argument("--shift", type=float, default=0.0, help="regime mixture during training (0..1)")
+    tr.add_argument("--timesteps", type=int, default=40_000, help="PPO environment steps")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    tr.add_argument("--name", default="agent", help="agent name used in reports")
+    tr.set_defaults(func=_cmd_train)
+
+    co = sub.add_parser("collect", help="stage 2: roll a saved agent out at several shifts, recording activations")
+    co.add_argument("agent", help="agent directory written by `mesaprobe train`")
+    co.add_argument("--out", required=True, help="rollout dataset directory to write")
+    co.add_argument("--shifts", type=float, nargs="+", default=[0.0, 1.0])
+    co.add_argument("--n-episodes", type=int, default=300, help="episodes per shift")
+    co.add_argument("--layers", nargs="+", default=list(CollectConfig.layers), help="dotted module names to record")
+    co.add_argument("--n-envs", type=int, default=16)
+    co.add_argument("--seed", type=int, default=0)
+    co.set_defaults(func=_cmd_collect)
+
+    pr = sub.add_parser("probe", help="stage 3: fit candidate probes on a rollout dataset")
+    pr.add_argument("rollouts", help="rollout dataset directory written by `mesaprobe collect`")
+    pr.add_argument("--out", required=True, help="directory for episodes.parquet, probe_scores.parquet, probes.json")
+    pr.add_argument("--kind", default="logistic", help="logistic or ridge")
+    pr.add_argument("--alpha", type=float, default=1.0, help="L2 penalty")
+    pr.add_argument("--n-folds", type=int, default=5)
+    pr.add_argument("--seed", type=int, default=0)
+    pr.set_defaults(func=_cmd_probe)
+
+    te = sub.add_parser("test", help="stage 4: mesa condition, transport tests and verdict from saved probes")
+    te.add_argument("probes", help="directory written by `mesaprobe probe`")
+    te.add_argument("--out", help="report directory (default: the probes directory)")
+    te.add_argument("--method", default="kernel", help="CI test: kernel, approx_kernel, regression, gcm")
+    te.add_argument("--alpha", type=float, default=0.05)
+    te.add_argument("--margin", type=float, default=0.1, help="equivalence margin on the return scale")
+    te.add_argument("--mesa-threshold", type=float, default=0.7)
+    te.add_argument("--seed", type=int, default=0)
+    te.set_defaults(func=_cmd_test)
     return parser
 
 

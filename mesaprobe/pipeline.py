@@ -1,10 +1,14 @@
-"""Wire the stages of a study: train -> collect -> probe -> test -> report."""
+"""Wire the stages of a study: train -> collect -> probe -> test -> report.
+
+Each stage is a function that reads and writes a run directory, so `mesaprobe study` and the
+one-stage commands (`mesaprobe train|collect|probe|test`) share the same code.
+"""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +21,8 @@ from analysis import figures
 from analysis.report import write_report
 from analysis.study import analyse_agent, behaviour_by_regime
 from envs.io import write_json_atomic, write_text_atomic
-from mesaprobe.config import StudyConfig, dump_config
-from probes import collect, probe_candidates, resolve_modules
+from mesaprobe.config import AgentConfig, CollectConfig, ProbeConfig, StudyConfig, TransportConfig, dump_config
+from probes import CandidateProbes, RolloutDataset, collect, probe_candidates, resolve_modules
 
 # progress(stage_key, description, completed, total)
 ProgressFn = Callable[[str, str, float, float], None]
@@ -34,8 +38,149 @@ class StudyResult:
     timing: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AgentAnalysis:
+    """One agent's probes and report entry (the inputs of the study figures)."""
+
+    entry: dict[str, Any]
+    probes: CandidateProbes
+    candidates: list[str]
+
+
 def _noop(*_args) -> None:
     return None
+
+
+def train_stage(
+    agent_cfg: AgentConfig,
+    *,
+    env: str,
+    env_kwargs: dict[str, Any],
+    seed: int,
+    device: str,
+    out: Path,
+    progress: ProgressFn = _noop,
+) -> training.SB3Agent:
+    """Train one agent and save it to `out` (safetensors + JSON)."""
+    key, total = f"train:{agent_cfg.name}", agent_cfg.total_timesteps
+    progress(key, f"train {agent_cfg.name} (shift {agent_cfg.train_shift:g})", 0, total)
+    agent = training.train(
+        env,
+        shift=agent_cfg.train_shift,
+        total_timesteps=total,
+        seed=seed if agent_cfg.seed is None else agent_cfg.seed,
+        env_kwargs=env_kwargs,
+        device=device,
+        out=out,
+        name=agent_cfg.name,
+        progress=lambda n, _r: progress(key, "", min(n, total), total),
+    )
+    progress(key, "", total, total)
+    return agent
+
+
+def collect_stage(
+    agent,
+    cfg: CollectConfig,
+    *,
+    env: str,
+    env_kwargs: dict[str, Any],
+    seed: int,
+    name: str,
+    out: Path,
+    progress: ProgressFn = _noop,
+) -> RolloutDataset:
+    """Collect `cfg.n_episodes` episodes at each shift and save the dataset to `out`."""
+    key, total = f"collect:{name}", cfg.n_episodes * len(cfg.shifts)
+    progress(key, f"collect {name}", 0, total)
+    data = collect(
+        agent,
+        env,
+        shift=list(cfg.shifts),
+        n_episodes=cfg.n_episodes,
+        layers=cfg.layers,
+        seed=seed,
+        n_envs=cfg.n_envs,
+        run=name,
+        env_kwargs=env_kwargs,
+        progress=lambda n: progress(key, "", n, total),
+    )
+    data.save(out)
+    return data
+
+
+def probe_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path) -> CandidateProbes:
+    """Fit the candidate probes and save them (`episodes.parquet`, `probe_scores.parquet`, `probes.json`) to `out`."""
+    probes = probe_candidates(data, kind=cfg.kind, alpha=cfg.alpha, n_folds=cfg.n_folds, seed=seed)
+    probes.save(out)
+    return probes
+
+
+def test_stage(
+    name: str, probes: CandidateProbes, cfg: TransportConfig, *, seed: int, train_shift: float | None = None
+) -> AgentAnalysis:
+    """Mesa condition, transport test per candidate and the agent verdict."""
+    candidates = [c[len("ym_") :] for c in probes.y_m.columns if c.startswith("ym_") and "@" not in c]
+    entry = analyse_agent(
+        name,
+        probes.y_m,
+        candidates,
+        probe_scores=probes.scores,
+        best_site=probes.best_site,
+        method=cfg.method,
+        alpha=cfg.alpha,
+        margin=cfg.margin,
+        mesa_threshold=cfg.mesa_threshold,
+        seed=seed,
+    )
+    entry = {"name": name, "train_shift": train_shift, **{k: v for k, v in entry.items() if k != "name"}}
+    entry["probes"] = probes.scores.to_dict(orient="records")
+    return AgentAnalysis(entry=entry, probes=probes, candidates=candidates)
+
+
+test_stage.__test__ = False  # a pipeline stage, not a pytest test
+
+
+def report_stage(
+    out: Path, analyses: Sequence[AgentAnalysis], *, study: str, env: str, seed: int, config: dict | None = None
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write `report.json`, `report.html` and the figures; return `(report, paths written)`."""
+    behaviour, scores, panels = {}, {}, []
+    for a in analyses:
+        name = a.entry["name"]
+        behaviour[name] = behaviour_by_regime(a.probes.y_m, a.candidates)
+        scores[name] = a.probes.scores
+        for cand in a.candidates:
+            frame = pd.DataFrame(
+                {"y_m": a.probes.y_m[f"ym_{cand}"], "y_b": a.probes.y_m["return"], "s": a.probes.y_m["s"]}
+            )
+            verdict = next(c["verdict"] for c in a.entry["candidates"] if c["name"] == cand)
+            panels.append((f"{name}: {cand} ({verdict})", frame))
+    report = {
+        "format": "mesaprobe-report/1",
+        "study": study,
+        "env": env,
+        "seed": seed,
+        "config": config,
+        "agents": [a.entry for a in analyses],
+    }
+    figs = {
+        "achievement": (
+            figures.achievement_figure(behaviour),
+            "Reading: a candidate that is the agent's objective is achieved at a high rate in both regimes; "
+            "a gap between the bars of one candidate means the agent's behaviour does not carry it into deployment.",
+        ),
+        "ym_vs_yb": (
+            figures.ym_yb_figure(panels, seed=seed),
+            "Reading: if the two regimes' binned means lie on one curve, Y_b depends on s only through Y_m "
+            "(transports); separated curves at the same Y_m mean the regime matters beyond the candidate.",
+        ),
+        "probe_scores": (
+            figures.probe_scores_figure(scores),
+            "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
+        ),
+    }
+    return report, write_report(out, report, figs)
 
 
 def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: ProgressFn | None = None) -> StudyResult:
@@ -53,109 +198,34 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", dump_config(config))
     timing: dict[str, float] = {}
-    agents, behaviour, scores, panels = [], {}, {}, []
+    analyses = []
     for agent_cfg in config.agents:
         name = agent_cfg.name
         agent_dir = out / "agents" / name
-        seed = config.seed if agent_cfg.seed is None else agent_cfg.seed
+        common = {"env": config.env, "env_kwargs": config.env_kwargs, "seed": config.seed, "progress": progress}
 
         t0 = time.perf_counter()
-        key = f"train:{name}"
-        progress(key, f"train {name} (shift {agent_cfg.train_shift:g})", 0, agent_cfg.total_timesteps)
-        agent = training.train(
-            config.env,
-            shift=agent_cfg.train_shift,
-            total_timesteps=agent_cfg.total_timesteps,
-            seed=seed,
-            env_kwargs=config.env_kwargs,
-            device=config.device,
-            out=agent_dir,
-            name=name,
-            progress=lambda n, _r, key=key, total=agent_cfg.total_timesteps: progress(key, "", min(n, total), total),
-        )
-        progress(key, "", agent_cfg.total_timesteps, agent_cfg.total_timesteps)
+        agent = train_stage(agent_cfg, device=config.device, out=agent_dir, **common)
         timing[f"{name}.train_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        key = f"collect:{name}"
-        total = config.collect.n_episodes * len(config.collect.shifts)
-        progress(key, f"collect {name}", 0, total)
-        data = collect(
-            agent,
-            config.env,
-            shift=list(config.collect.shifts),
-            n_episodes=config.collect.n_episodes,
-            layers=config.collect.layers,
-            seed=config.seed,
-            n_envs=config.collect.n_envs,
-            run=name,
-            env_kwargs=config.env_kwargs,
-            progress=lambda n, key=key, total=total: progress(key, "", n, total),
-        )
-        data.save(agent_dir / "rollouts")
+        data = collect_stage(agent, config.collect, name=name, out=agent_dir / "rollouts", **common)
         timing[f"{name}.collect_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         key = f"analyse:{name}"
         progress(key, f"probe + test {name}", 0, 2)
-        probes = probe_candidates(
-            data, kind=config.probe.kind, alpha=config.probe.alpha, n_folds=config.probe.n_folds, seed=config.seed
-        )
+        probes = probe_stage(data, config.probe, seed=config.seed, out=agent_dir)
         timing[f"{name}.probe_s"] = time.perf_counter() - t0
         progress(key, "", 1, 2)
+
         t0 = time.perf_counter()
-        candidates = data.candidates
-        entry = analyse_agent(
-            name,
-            probes.y_m,
-            candidates,
-            probe_scores=probes.scores,
-            best_site=probes.best_site,
-            method=config.test.method,
-            alpha=config.test.alpha,
-            margin=config.test.margin,
-            mesa_threshold=config.test.mesa_threshold,
-            seed=config.seed,
-        )
-        entry = {"name": name, "train_shift": agent_cfg.train_shift, **{k: v for k, v in entry.items() if k != "name"}}
-        entry["probes"] = probes.scores.to_dict(orient="records")
-        agents.append(entry)
-        probes.y_m.to_parquet(agent_dir / "episodes.parquet", index=False)
-        probes.scores.to_parquet(agent_dir / "probe_scores.parquet", index=False)
+        analyses.append(test_stage(name, probes, config.test, seed=config.seed, train_shift=agent_cfg.train_shift))
         timing[f"{name}.test_s"] = time.perf_counter() - t0
         progress(key, "", 2, 2)
 
-        behaviour[name] = behaviour_by_regime(probes.y_m, candidates)
-        scores[name] = probes.scores
-        for cand in candidates:
-            frame = pd.DataFrame({"y_m": probes.y_m[f"ym_{cand}"], "y_b": probes.y_m["return"], "s": probes.y_m["s"]})
-            verdict = next(c["verdict"] for c in entry["candidates"] if c["name"] == cand)
-            panels.append((f"{name}: {cand} ({verdict})", frame))
-
-    report = {
-        "format": "mesaprobe-report/1",
-        "study": config.name,
-        "env": config.env,
-        "seed": config.seed,
-        "config": config.to_dict(),
-        "agents": agents,
-    }
-    figs = {
-        "achievement": (
-            figures.achievement_figure(behaviour),
-            "Reading: a candidate that is the agent's objective is achieved at a high rate in both regimes; "
-            "a gap between the bars of one candidate means the agent's behaviour does not carry it into deployment.",
-        ),
-        "ym_vs_yb": (
-            figures.ym_yb_figure(panels, seed=config.seed),
-            "Reading: if the two regimes' binned means lie on one curve, Y_b depends on s only through Y_m "
-            "(transports); separated curves at the same Y_m mean the regime matters beyond the candidate.",
-        ),
-        "probe_scores": (
-            figures.probe_scores_figure(scores),
-            "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
-        ),
-    }
-    paths = write_report(out, report, figs)
+    report, paths = report_stage(
+        out, analyses, study=config.name, env=config.env, seed=config.seed, config=config.to_dict()
+    )
     write_json_atomic(out / "timing.json", timing)
     return StudyResult(report=report, out=out, paths=paths, timing=timing)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from envs.errors import ConfigError, DataError
+from envs.io import write_bytes_atomic, write_json_atomic
 from probes.dataset import RolloutDataset
 from probes.estimators import LinearProbe, probe_score
 
@@ -32,6 +37,42 @@ class CandidateProbes:
     best_site: dict[str, str]
     kind: str
     n_folds: int
+    meta: dict = field(default_factory=dict)
+    """Provenance copied from the dataset (`env`, `run`, `seed`)."""
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write `episodes.parquet`, `probe_scores.parquet` and `probes.json` into directory `path`."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, frame in (("episodes.parquet", self.y_m), ("probe_scores.parquet", self.scores)):
+            buf = io.BytesIO()
+            frame.to_parquet(buf, index=False)
+            write_bytes_atomic(path / name, buf.getvalue())
+        write_json_atomic(path / "probes.json", {"kind": self.kind, "n_folds": self.n_folds, "best_site": self.best_site, "meta": self.meta})
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CandidateProbes:
+        """Read probes written by `save`."""
+        path = Path(path)
+        if not (path / "probes.json").is_file():
+            raise ConfigError(f"{path} holds no probes (no probes.json); run `mesaprobe probe` first.")
+        meta = json.loads((path / "probes.json").read_text())
+        return cls(
+            scores=pd.read_parquet(path / "probe_scores.parquet"),
+            y_m=pd.read_parquet(path / "episodes.parquet"),
+            best_site=dict(meta["best_site"]),
+            kind=meta["kind"],
+            n_folds=int(meta["n_folds"]),
+            meta=dict(meta.get("meta", {})),
+        )
+
+    def _repr_html_(self) -> str:
+        best = ", ".join(f"{c}: <code>{s}</code>" for c, s in self.best_site.items())
+        return (
+            f"<b>CandidateProbes</b> ({self.kind}, {self.n_folds}-fold over {len(self.y_m)} episodes); "
+            f"best sites: {best}{self.scores.to_html(index=False, float_format='%.3f')}"
+        )
 
 
 def _folds(y: np.ndarray, n_folds: int, seed: int):
@@ -106,4 +147,5 @@ def probe_candidates(
             if cand not in best or (np.isfinite(score) and score > best_score):
                 best[cand], best_score = site, score
         out[f"ym_{cand}"] = out[f"ym_{cand}@{best[cand]}"] if cand in best else out.get(f"ym_{cand}@{CONTROL_SITE}")
-    return CandidateProbes(pd.DataFrame(rows), out, best, kind, n_folds)
+    meta = {k: data.meta[k] for k in ("env", "run", "seed") if k in data.meta}
+    return CandidateProbes(pd.DataFrame(rows), out, best, kind, n_folds, meta)

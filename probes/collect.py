@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+from rich.progress import MofNCompleteColumn, Progress
 
 import envs
 from envs.errors import AgentError, ConfigError
@@ -38,7 +39,7 @@ def collect(
     run: str = "run",
     env_kwargs: dict[str, Any] | None = None,
     store_obs: bool = True,
-    progress: Callable[[int], None] | None = None,
+    progress: bool | Callable[[int], None] = False,
 ) -> RolloutDataset:
     """Roll `agent` out for `n_episodes` episodes at regime mixture `shift` and return the dataset.
 
@@ -48,11 +49,31 @@ def collect(
     names of the agent whose outputs are stored per step (`(n_rows, d)` each); with `store_obs`
     the flattened observation is stored as site `obs`. Episode `i` is reset with a seed derived
     from `seed`, and actions are drawn from a generator seeded by `seed`, so the same seed gives
-    the same dataset. `progress(n_finished_episodes)` is called as episodes finish.
+    the same dataset. `progress=True` draws a rich progress bar; a callable is called as
+    `progress(n_finished_episodes)` as episodes finish.
 
     With a list of shifts, `n_episodes` are collected at each (the k-th with seed
     `seed * 1000 + k`) and returned as one dataset with unique episode ids.
     """
+    if progress is True:
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
+            n_shifts = len(shift) if isinstance(shift, (list, tuple, np.ndarray)) else 1
+            task = bar.add_task("collect", total=n_episodes * n_shifts)
+            return collect(
+                agent,
+                env,
+                shift=shift,
+                n_episodes=n_episodes,
+                layers=layers,
+                seed=seed,
+                n_envs=n_envs,
+                deterministic=deterministic,
+                run=run,
+                env_kwargs=env_kwargs,
+                store_obs=store_obs,
+                progress=lambda n: bar.update(task, completed=n),
+            )
+    progress = progress or None
     if isinstance(shift, (list, tuple, np.ndarray)):
         parts = []
         for k, one in enumerate(shift):

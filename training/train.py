@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,6 +62,13 @@ def _resolve_device(device: str) -> str:
 
 
 def _build_model(env, settings: PPOSettings, seed: int, device: str) -> PPO:
+    with warnings.catch_warnings():
+        # Rebuilding a trained agent on one env trips SB3's batch-size check; it is harmless there.
+        warnings.filterwarnings("ignore", message=".*mini-batch size.*")
+        return _ppo(env, settings, seed, device)
+
+
+def _ppo(env, settings: PPOSettings, seed: int, device: str) -> PPO:
     return PPO(
         "CnnPolicy",
         env,
@@ -92,7 +100,7 @@ def train(
     device: str = "cpu",
     out: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
-    progress: Callable[[int, float | None], None] | None = None,
+    progress: bool | Callable[[int, float | None], None] = False,
     callbacks: list[BaseCallback] | None = None,
     name: str = "agent",
 ) -> SB3Agent:
@@ -101,7 +109,8 @@ def train(
     `shift` is the probability of a deployment-distribution episode during training (0 = pure
     training regime). With `out`, the final weights (safetensors) and a JSON description are
     written there, plus `out/checkpoints/step_<n>` every `checkpoint_every` timesteps.
-    `progress(timesteps, mean_return)` is called after each rollout (the CLI draws a bar with it).
+    `progress=True` shows Stable-Baselines3's progress bar; a callable is called as
+    `progress(timesteps, mean_return)` after each rollout (the CLI draws its own bar with it).
     The same seed on CPU gives the same weights.
     """
     envs.check_shift(shift)
@@ -126,7 +135,7 @@ def train(
         "settings": asdict(settings),
     }
     cbs: list[BaseCallback] = list(callbacks or [])
-    if progress is not None:
+    if callable(progress):
         cbs.append(ProgressCallback(progress))
     if out is not None and checkpoint_every:
         cbs.append(
@@ -134,7 +143,11 @@ def train(
                 checkpoint_every, Path(out) / "checkpoints", lambda p: save_checkpoint(agent, p, meta)
             )
         )
-    model.learn(total_timesteps=total_timesteps, callback=CallbackList(cbs) if cbs else None)
+    model.learn(
+        total_timesteps=total_timesteps,
+        callback=CallbackList(cbs) if cbs else None,
+        progress_bar=progress is True,
+    )
     vec.close()
     agent.meta = meta
     if out is not None:

@@ -127,3 +127,21 @@ def test_demo_verdicts(tmp_path):
     assert b["1"]["achievement"]["coin"] < b["0"]["achievement"]["coin"] - 0.5
     b = coin_agent["behaviour"]
     assert abs(b["1"]["achievement"]["coin"] - b["0"]["achievement"]["coin"]) < 0.05
+
+
+def test_stage_commands_chain(tmp_path):
+    """train -> collect -> probe -> test, each reading the previous stage's directory."""
+    steps = [
+        ("train", "--out", tmp_path / "agent", "--timesteps", 1024, "--name", "staged"),
+        ("collect", tmp_path / "agent", "--out", tmp_path / "rollouts", "--n-episodes", 20, "--layers", "value_net"),
+        ("probe", tmp_path / "rollouts", "--out", tmp_path / "probes", "--n-folds", 3),
+        ("test", tmp_path / "probes", "--out", tmp_path / "report"),
+    ]
+    for args in steps:
+        proc = mesaprobe(*args)
+        assert proc.returncode == 0, (args[0], proc.stderr)
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["agents"][0]["name"] == "staged"
+    assert report["env"] == "mesaprobe/CoinCorridor-v0"
+    proc = mesaprobe("test", tmp_path / "rollouts")
+    assert proc.returncode == 2 and "run `mesaprobe probe` first" in proc.stderr

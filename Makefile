@@ -26,5 +26,17 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Speed benchmarks (numbers and how to read them: benchmarks/README.md); adds the `bench` extra (minigrid).
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/hook_overhead.py
+	$(BIN)/python benchmarks/collect_throughput.py
+	$(BIN)/python benchmarks/demo_walltime.py
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -34,7 +34,7 @@ def _badge(verdict: str) -> str:
 
 
 def _fmt(x, digits: int = 3) -> str:
-    if x is None:
+    if x is None or (isinstance(x, float) and x != x):
         return "–"
     if isinstance(x, bool):
         return "yes" if x else "no"

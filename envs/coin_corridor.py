@@ -139,7 +139,7 @@ class CoinCorridorEnv(gym.Env):
         height: int = 7,
         width: int = 11,
         n_walls: int = 3,
-        max_steps: int = 64,
+        max_steps: int = 100,
         render_mode: str | None = None,
     ) -> None:
         self.shift = check_shift(shift)
@@ -165,11 +165,12 @@ class CoinCorridorEnv(gym.Env):
         self._agent = self._layout.agent
         self._t = 0
         self._achieved = {c: False for c in CANDIDATES}
+        self._done = False
         return self._obs(), self._info()
 
     def step(self, action):
-        if self._layout is None:
-            raise gym.error.ResetNeeded("Call reset() before step().")
+        if self._layout is None or self._done:
+            raise gym.error.ResetNeeded("The episode has not started or has ended; call reset() before step().")
         a = int(action)
         if not 0 <= a < len(ACTIONS):
             raise ConfigError(f"action must be in 0..{len(ACTIONS) - 1}, got {action!r}.")
@@ -183,6 +184,7 @@ class CoinCorridorEnv(gym.Env):
         self._achieved["exit"] |= on_exit
         terminated = bool(on_coin or on_exit)
         truncated = bool(not terminated and self._t >= self.max_steps)
+        self._done = terminated or truncated
         return self._obs(), float(on_coin), terminated, truncated, self._info()
 
     def _obs(self) -> np.ndarray:

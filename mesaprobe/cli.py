@@ -24,6 +24,11 @@ VERDICT_STYLE = {
 }
 
 
+def _score(x) -> str:
+    # NaN/None: the probe could not be scored (too few episodes in the rarer class).
+    return "n/a" if x is None or x != x else f"{x:.2f}"
+
+
 def summary_table(report: dict) -> Table:
     """The terminal summary: one row per (agent, candidate)."""
     table = Table(title=f"mesaprobe study: {report['study']}  ({report['env']})")
@@ -45,7 +50,7 @@ def summary_table(report: dict) -> Table:
             m = c["mesa_condition"]
             lo, hi = c["effect_ci"]
             probe = c.get("probe") or {}
-            auc = f"{probe['score']:.2f} / {probe['control_score']:.2f}" if probe else "–"
+            auc = " / ".join(_score(probe.get(k)) for k in ("score", "control_score")) if probe else "–"
             table.add_row(
                 a["name"] if k == 0 else "",
                 f"[{VERDICT_STYLE[a['verdict']]}]{a['verdict']}[/]" if k == 0 else "",
@@ -212,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     from mesaprobe.config import CollectConfig
 
     parser = argparse.ArgumentParser(prog="mesaprobe", description="Probe trained RL agents for mesa-optimization.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the small networks gain nothing from more, one thread cannot be "
+        "slowed by oversubscription on a shared machine, and results match across machines)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the default CoinCorridor study on CPU (a few minutes)")
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
@@ -267,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: returns the process exit code (errors print one line and return 2)."""
     args = build_parser().parse_args(argv)
+    if args.threads < 1:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] --threads must be >= 1, got {args.threads}.")
+        return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
     console = Console()
     if not console.is_terminal:
         console = Console(width=150)  # logs and CI: wide enough for the summary table

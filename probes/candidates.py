@@ -48,7 +48,10 @@ class CandidateProbes:
             buf = io.BytesIO()
             frame.to_parquet(buf, index=False)
             write_bytes_atomic(path / name, buf.getvalue())
-        write_json_atomic(path / "probes.json", {"kind": self.kind, "n_folds": self.n_folds, "best_site": self.best_site, "meta": self.meta})
+        write_json_atomic(
+            path / "probes.json",
+            {"kind": self.kind, "n_folds": self.n_folds, "best_site": self.best_site, "meta": self.meta},
+        )
         return path
 
     @classmethod

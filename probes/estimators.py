@@ -61,11 +61,21 @@ class LinearProbe(BaseEstimator):
         return probe_score(self.kind, y, self.predict(X))
 
 
+MIN_CLASS = 10
+
+
 def probe_score(kind: str, y: np.ndarray, pred: np.ndarray) -> float:
-    """ROC AUC for binary targets, R² otherwise; NaN when the target is constant."""
+    """ROC AUC for binary targets, R² otherwise.
+
+    NaN when the target is constant or, for binary targets, when the rarer class has fewer than
+    `MIN_CLASS` rows: out-of-fold AUC is then dominated by which rare rows each fold held out and
+    can fall far below 0.5 for a probe that learned nothing.
+    """
     y = np.asarray(y, dtype=np.float64)
     if np.all(y == y[0]):
         return float("nan")
     if kind == "logistic":
+        if min(int((y == 1).sum()), int((y != 1).sum())) < MIN_CLASS:
+            return float("nan")
         return float(roc_auc_score(y.astype(int), pred))
     return float(r2_score(y, pred))

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+# One thread, as the CLI uses: the tiny networks gain nothing from more, and two threads on a shared
+# 2-core machine can slow torch down tenfold.
+torch.set_num_threads(1)
 
 ENV_ID = "mesaprobe/CoinCorridor-v0"
 LAYERS = ["features_extractor.fc", "mlp_extractor.policy_net", "value_net"]

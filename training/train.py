@@ -43,6 +43,9 @@ class PPOSettings:
     """GAE smoothing."""
     ent_coef: float = 0.01
     """Entropy bonus (exploration)."""
+    normalize_advantage: bool = False
+    """Off by default: before the first reward, normalising pure-noise advantages drifts the policy
+    (e.g. towards 'left') and can stop exploration of a sparse-reward room for good."""
     features_dim: int = 64
     """Width of the `features_extractor.fc` layer."""
     channels: int = 16
@@ -79,6 +82,7 @@ def _ppo(env, settings: PPOSettings, seed: int, device: str) -> PPO:
         gamma=settings.gamma,
         gae_lambda=settings.gae_lambda,
         ent_coef=settings.ent_coef,
+        normalize_advantage=settings.normalize_advantage,
         policy_kwargs={
             **default_policy_kwargs(settings.features_dim, settings.channels, settings.hidden),
             "normalize_images": False,

@@ -1,3 +1,4 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -92,12 +93,14 @@ def test_walls_block_and_every_free_cell_is_reachable():
     assert env._agent == start
 
 
-def test_truncates_at_max_steps():
+def test_truncates_at_max_steps_and_refuses_steps_after_the_end():
     env = CoinCorridorEnv(max_steps=5)
     env.reset(seed=0)
     for _ in range(5):
         obs, r, term, trunc, info = env.step(2)
     assert trunc and not term
+    with pytest.raises(gym.error.ResetNeeded, match="call reset"):
+        env.step(0)
 
 
 @pytest.mark.parametrize("shift", [-0.1, 1.5, "a lot"])

@@ -10,7 +10,6 @@ import pandas as pd
 from analysis.ci import CIMethod
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.transport import transport_test
-from analysis.verdicts import Verdict
 
 
 def behaviour_by_regime(episodes: pd.DataFrame, candidates: Sequence[str]) -> pd.DataFrame:
@@ -121,12 +120,4 @@ def _reason(entries: list[dict], verdict: str) -> str:
     return "; ".join(parts)
 
 
-def verdict_counts(agents: Sequence[dict]) -> dict[str, int]:
-    """How many agents got each verdict."""
-    out: dict[str, int] = {}
-    for a in agents:
-        out[a["verdict"]] = out.get(a["verdict"], 0) + 1
-    return out
-
-
-__all__ = ["Verdict", "analyse_agent", "behaviour_by_regime", "verdict_counts"]
+__all__ = ["analyse_agent", "behaviour_by_regime"]

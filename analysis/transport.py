@@ -27,8 +27,9 @@ class TransportResult:
 
     `effect` is the overlap-weighted average of `E[Y_b|Y_m,s=1] − E[Y_b|Y_m,s=0]` (weights
     `e(1−e)`, `e = P(s=1|Y_m)`), `effect_ci` its (1−alpha) interval; `verdict` is
-    `regime-dependent` when `p_value < alpha`, `transports` when not and the interval lies inside
-    `±margin`, `inconclusive` otherwise.
+    `regime-dependent` when `p_value < alpha` and the interval is not inside `±margin`,
+    `transports` when `p_value >= alpha` and the interval lies inside `±margin`, `inconclusive`
+    otherwise (too uncertain, or a detected dependence smaller than the margin on average).
     """
 
     p_value: float
@@ -178,11 +179,15 @@ def transport_test(
         p = 1.0
     else:
         p = ci_test(yb, sv, None if np.all(ym == ym[0]) else ym, method=method, seed=seed).p_value
-    if p < alpha:
+    within_margin = -margin < ci[0] and ci[1] < margin
+    if p < alpha and not within_margin:
         verdict = Verdict.REGIME_DEPENDENT
-    elif -margin < ci[0] and ci[1] < margin:
+    elif p >= alpha and within_margin:
         verdict = Verdict.TRANSPORTS
     else:
+        # Not rejected but too uncertain, or a dependence detected whose average is smaller than the
+        # margin: an average inside the margin can hide larger effects of opposite sign, so neither
+        # "transports" nor "regime-dependent" is claimed.
         verdict = Verdict.INCONCLUSIVE
     return TransportResult(
         p_value=p,

@@ -9,11 +9,12 @@ class Verdict(str, Enum):
     """Transport verdict for one candidate `Y_m`."""
 
     REGIME_DEPENDENT = "regime-dependent"
-    """`Y_b ⊥ s | Y_m` rejected: the base outcome depends on the regime beyond `Y_m`."""
+    """`Y_b ⊥ s | Y_m` rejected and the effect is not shown smaller than the margin."""
     TRANSPORTS = "transports"
     """Not rejected *and* the effect's interval sits inside ±margin (a positive claim)."""
     INCONCLUSIVE = "inconclusive"
-    """Not rejected, but the interval is too wide to claim equivalence."""
+    """Neither claim holds: not rejected but the interval is too wide, or rejected but the average
+    effect lies inside the margin."""
 
 
 class AgentVerdict(str, Enum):

@@ -31,6 +31,16 @@ def test_direct_shift_is_regime_dependent_with_right_effect():
     assert r.effect_ci[0] < 0.5 < r.effect_ci[1]
 
 
+def test_detected_effect_smaller_than_margin_is_inconclusive():
+    rng = np.random.default_rng(2)
+    s = (rng.random(1500) < 0.5).astype(int)
+    y_m = rng.normal(size=1500) + 0.8 * s
+    y_b = np.tanh(y_m) + 0.04 * s + 0.05 * rng.normal(size=1500)  # small, precisely measured shift
+    r = transport_test(y_b, s, y_m, margin=0.1)
+    assert r.p_value < 0.05 and -0.1 < r.effect_ci[0] and r.effect_ci[1] < 0.1
+    assert r.verdict == Verdict.INCONCLUSIVE
+
+
 def test_small_samples_never_claim_transport():
     # Failing to reject on 40 episodes is not evidence of transport: the interval is too wide.
     with warnings.catch_warnings():

@@ -23,10 +23,11 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def achievement_figure(behaviour: Mapping[str, pd.DataFrame]) -> bytes:
+def achievement_figure(behaviour: Mapping[str, pd.DataFrame], threshold: float | None = None) -> bytes:
     """Bars of base return and candidate achievement rates per regime, one panel per agent.
 
-    `behaviour[agent]` has one row per regime `s` and columns `return` and `achieved_<cand>`.
+    `behaviour[agent]` has one row per regime `s` and columns `return` and `achieved_<cand>`;
+    `threshold` (the mesa condition's rate) is drawn as a dashed line.
     """
     n = len(behaviour)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
@@ -37,12 +38,15 @@ def achievement_figure(behaviour: Mapping[str, pd.DataFrame]) -> bytes:
             vals = [float(table.loc[s, m]) for m in metrics]
             ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=REGIME_COLOURS[s], label=REGIME_LABELS[s])
         ax.set_xticks(x, ["base return"] + [m[len("achieved_") :] for m in metrics[1:]])
+        if threshold is not None:
+            ax.axhline(threshold, color="k", lw=1, ls="--", label=f"mesa threshold {threshold:g}")
         ax.set_ylim(0, 1.05)
         ax.set_title(agent)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("rate / mean return")
-    axes[0][-1].legend(loc="lower right", fontsize=8)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Behaviour by regime")
+    fig.tight_layout()
     return _png(fig)
 
 

@@ -188,7 +188,14 @@ def _cmd_test(args, console: Console) -> int:
         warnings.simplefilter("ignore", MesaprobeWarning)
         analysis = test_stage(name, probes, cfg, seed=args.seed)
     out = Path(args.out or args.probes)
-    report, paths = report_stage(out, [analysis], study=name, env=str(probes.meta.get("env", "?")), seed=args.seed)
+    report, paths = report_stage(
+        out,
+        [analysis],
+        study=name,
+        env=str(probes.meta.get("env", "?")),
+        seed=args.seed,
+        mesa_threshold=cfg.mesa_threshold,
+    )
     console.print(summary_table(report))
     console.print(f"Report: {paths['html']}  ·  {paths['json']}")
     return 0

@@ -142,7 +142,14 @@ test_stage.__test__ = False  # a pipeline stage, not a pytest test
 
 
 def report_stage(
-    out: Path, analyses: Sequence[AgentAnalysis], *, study: str, env: str, seed: int, config: dict | None = None
+    out: Path,
+    analyses: Sequence[AgentAnalysis],
+    *,
+    study: str,
+    env: str,
+    seed: int,
+    config: dict | None = None,
+    mesa_threshold: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Write `report.json`, `report.html` and the figures; return `(report, paths written)`."""
     behaviour, scores, panels = {}, {}, []
@@ -166,7 +173,7 @@ def report_stage(
     }
     figs = {
         "achievement": (
-            figures.achievement_figure(behaviour),
+            figures.achievement_figure(behaviour, threshold=mesa_threshold),
             "Reading: a candidate that is the agent's objective is achieved at a high rate in both regimes; "
             "a gap between the bars of one candidate means the agent's behaviour does not carry it into deployment.",
         ),
@@ -225,7 +232,13 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         progress(key, "", 2, 2)
 
     report, paths = report_stage(
-        out, analyses, study=config.name, env=config.env, seed=config.seed, config=config.to_dict()
+        out,
+        analyses,
+        study=config.name,
+        env=config.env,
+        seed=config.seed,
+        config=config.to_dict(),
+        mesa_threshold=config.test.mesa_threshold,
     )
     write_json_atomic(out / "timing.json", timing)
     return StudyResult(report=report, out=out, paths=paths, timing=timing)

@@ -63,7 +63,7 @@ class TransportResult:
         )
 
 
-def _basis(d: int, n_unique: int):
+def _basis(n_unique: int):
     if n_unique < 6:
         return StandardScaler()
     return make_pipeline(StandardScaler(), SplineTransformer(n_knots=5, degree=3, extrapolation="linear"))
@@ -84,7 +84,7 @@ def partially_linear_effect(
     e_hat = np.empty(n)
     splitter = GroupKFold(n_folds) if groups is not None else KFold(n_folds, shuffle=True, random_state=seed)
     for tr, te in splitter.split(y_m, groups=groups):
-        basis = _basis(y_m.shape[1], n_unique).fit(y_m[tr])
+        basis = _basis(n_unique).fit(y_m[tr])
         f_tr, f_te = basis.transform(y_m[tr]), basis.transform(y_m[te])
         m_hat[te] = Ridge(alpha=1.0).fit(f_tr, y_b[tr]).predict(f_te)
         if len(np.unique(s[tr])) < 2:

@@ -1,12 +1,21 @@
 """Statistics: conditional-independence tests, the transport test, verdicts, figures and reports."""
 
-from analysis.ci import CI_METHODS, CIMethod, CITestResult, ci_test
+from analysis.calibration import RejectionRate, rejection_rate
+from analysis.ci import CI_METHODS, OWN_METHODS, CIMethod, CITestResult, choose_method, ci_test
 from analysis.mesa import agent_verdict, mesa_condition
+from analysis.scm import SCENARIOS, Scenario, simulate
 from analysis.transport import TransportResult, partially_linear_effect, transport_test
 from analysis.verdicts import AgentVerdict, Verdict
 
 __all__ = [
     "CI_METHODS",
+    "OWN_METHODS",
+    "SCENARIOS",
+    "RejectionRate",
+    "Scenario",
+    "choose_method",
+    "rejection_rate",
+    "simulate",
     "AgentVerdict",
     "CIMethod",
     "CITestResult",

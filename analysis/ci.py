@@ -1,53 +1,151 @@
-"""Conditional-independence tests behind one call: `ci_test(x, y, z, method=...)`."""
+"""Conditional-independence tests behind one call: `ci_test(x, y, z, method=...)`.
+
+Own tests, in torch on CPU or CUDA, cluster-robust with `groups=`:
+- `gcm`: the weighted generalised covariance measure (`analysis.gcm`); for a binary `y` the doubly
+  robust test of an outcome and a propensity model. Tests conditional mean independence.
+- `rff_kernel`: the random-feature kernel test (`analysis.rff_kernel`). Tests the whole
+  conditional distribution.
+DoWhy's four (`dowhy_kernel`, `dowhy_approx_kernel`, `dowhy_regression`, `dowhy_gcm`), through
+`analysis.dowhy_ci`. `auto` picks a calibrated method for the data and says what it picked.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from dowhy.gcm import independence_test
+import torch
 
-from analysis.validation import as_matrix
-from envs.errors import unknown_name
+from analysis.dowhy_ci import DOWHY_METHODS, dowhy_ci_test
+from analysis.gcm import fit_nuisance, gcm_test
+from analysis.rff_kernel import rff_kernel_test
+from analysis.validation import as_groups, as_matrix
+from envs.errors import ConfigError, DataError, unknown_name
+from training import resolve_device
 
-CIMethod = Literal["kernel", "approx_kernel", "regression", "gcm"]
+CIMethod = Literal["auto", "gcm", "rff_kernel", "dowhy_kernel", "dowhy_approx_kernel", "dowhy_regression", "dowhy_gcm"]
 CI_METHODS: tuple[str, ...] = get_args(CIMethod)
+OWN_METHODS: tuple[str, ...] = ("gcm", "rff_kernel")
+AUTO_MIN_N = 100
+"""Below this many units (rows, or groups when given) `auto` uses DoWhy's kernel test."""
 
 
 @dataclass(frozen=True)
 class CITestResult:
-    """Outcome of a conditional-independence test of `x ⊥ y | z` (the null hypothesis)."""
+    """Outcome of a conditional-independence test of `x ⊥ y | z` (the null hypothesis).
+
+    `statistic` and `df` are the test statistic and its degrees of freedom (own methods only),
+    `regressions` names the nuisance regressions, `chosen_by` says why `auto` picked `method`.
+    """
 
     p_value: float
     method: str
     n: int
     conditional: bool
+    statistic: float | None = None
+    df: int | None = None
+    regressions: str = ""
+    device: str = "cpu"
+    n_groups: int | None = None
+    chosen_by: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return asdict(self)
 
     def _repr_html_(self) -> str:
-        return f"<b>CI test</b> ({self.method}, n={self.n}): p = {self.p_value:.4g}"
+        extra = f" — auto: {self.chosen_by}" if self.chosen_by else ""
+        return f"<b>CI test</b> ({self.method}, n={self.n}): p = {self.p_value:.4g}{extra}"
 
 
-def ci_test(x, y, z=None, method: CIMethod = "kernel", *, seed: int = 0, **kwargs) -> CITestResult:
+def choose_method(n_units: int, clustered: bool) -> tuple[str, str]:
+    """The method `auto` uses for `n_units` independent units, and why."""
+    if n_units < AUTO_MIN_N and not clustered:
+        return "dowhy_kernel", (
+            f"{n_units} units < {AUTO_MIN_N}: too few for cross-fitted regressions; DoWhy's kernel test "
+            f"(KCI) is calibrated at this size"
+        )
+    return "gcm", (
+        f"{n_units} {'groups' if clustered else 'units'}: the weighted GCM is calibrated from {AUTO_MIN_N} units "
+        f"(tests/statistical), linear in n, cluster-robust"
+    )
+
+
+def ci_test(
+    x,
+    y,
+    z=None,
+    method: CIMethod = "auto",
+    *,
+    groups=None,
+    device: str = "auto",
+    n_folds: int = 5,
+    seed: int = 0,
+    **kwargs,
+) -> CITestResult:
     """Test the null hypothesis `x ⊥ y | z` (or `x ⊥ y` without `z`); return its p-value.
 
-    `x (n,)|(n, dx)`, `y (n,)|(n, dy)`, `z (n, dz)` or None. Methods are DoWhy's
-    `gcm.independence_test` ones: `kernel` (KCI; Zhang et al. 2011; DoWhy reads at most 2,000
-    rows), `approx_kernel` (random features; Strobl et al. 2019), `regression` (F-test on kernel
-    features) and `gcm` (generalised covariance measure; Shah & Peters 2020). DoWhy draws from
-    NumPy's global generator; we seed it with `seed` for the call and restore it afterwards, so a
-    seed fixes the p-value. Extra `kwargs` go to the DoWhy method.
+    `x (n,)|(n, dx)`, `y (n,)|(n, dy)`, `z (n, dz)` or None; rows are independent units unless
+    `groups (n,)` marks clusters (episode ids for step rows), which the own methods then treat as
+    the units. `device` ("auto", "cpu", "cuda") runs the own methods; DoWhy's run on NumPy, take
+    extra `kwargs` and reject `groups`. The same `seed` gives the same p-value.
     """
     if method not in CI_METHODS:
         raise unknown_name("CI method", str(method), CI_METHODS)
+    if n_folds < 2:
+        raise ConfigError(f"n_folds must be at least 2, got {n_folds}.")
+    t0 = time.perf_counter()
     xm = as_matrix("x", x)
     n = xm.shape[0]
     ym = as_matrix("y", y, n)
     zm = None if z is None else as_matrix("z", z, n)
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        p = float(independence_test(xm, ym, conditioned_on=zm, method=method, **kwargs))
-    finally:
-        np.random.set_state(state)
-    return CITestResult(p_value=min(max(p, 0.0), 1.0), method=method, n=n, conditional=zm is not None)
+    g = as_groups(groups, n)
+    n_groups = None if g is None else len(np.unique(g))
+    if n < 4:
+        raise DataError(f"a CI test needs at least 4 rows, got {n}.")
+    for name, arr in (("x", xm), ("y", ym)):
+        if np.all(arr == arr[0]):
+            raise DataError(
+                f"{name} is constant: there is nothing to test. For a regime indicator, pass rows from both regimes."
+            )
+    chosen_by = None
+    if method == "auto":
+        method, chosen_by = choose_method(n if g is None else n_groups, g is not None)
+    if method in DOWHY_METHODS:
+        if g is not None:
+            raise ConfigError(
+                f"{method} treats rows as independent and cannot take groups=; use method='gcm' or 'rff_kernel' "
+                f"for clustered rows."
+            )
+        p = dowhy_ci_test(xm, ym, zm, method, seed=seed, **kwargs)
+        return CITestResult(
+            p, method, n, zm is not None, regressions="DoWhy defaults", chosen_by=chosen_by,
+            seconds=time.perf_counter() - t0,
+        )  # fmt: skip
+    if kwargs:
+        raise ConfigError(f"unexpected arguments for {method}: {sorted(kwargs)}.")
+    dev = resolve_device(device)
+    as_t = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64, device=dev)  # noqa: E731
+    xt, yt, zt = as_t(xm), as_t(ym), as_t(zm)
+    if method == "gcm":
+        nu = fit_nuisance(xt, yt, zt, groups=g, n_folds=n_folds, seed=seed)
+        stat, df, p = gcm_test(nu, g)
+        description = nu.description
+    else:
+        stat, df, p, description = rff_kernel_test(xt, yt, zt, groups=g, n_folds=n_folds, seed=seed)
+    return CITestResult(
+        p_value=min(max(p, 0.0), 1.0),
+        method=method,
+        n=n,
+        conditional=zm is not None,
+        statistic=stat,
+        df=df,
+        regressions=description,
+        device=str(dev),
+        n_groups=n_groups,
+        chosen_by=chosen_by,
+        seconds=time.perf_counter() - t0,
+    )

@@ -6,19 +6,18 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 from scipy import stats
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import GroupKFold, KFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import SplineTransformer, StandardScaler
 
-from analysis.ci import CIMethod, ci_test
-from analysis.validation import as_matrix, as_regime
+from analysis.ci import CIMethod, choose_method, ci_test
+from analysis.gcm import Nuisance, fit_nuisance, gcm_test
+from analysis.validation import as_groups, as_matrix, as_regime
 from analysis.verdicts import Verdict
 from envs.errors import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning, OverlapWarning
+from training import resolve_device
 
 MIN_PER_REGIME = 20
-EFFECT_MODEL = "partially linear (Robinson/DML): spline+ridge outcome, spline+logistic propensity, cross-fitted"
+EFFECT_MODEL = "partially linear (Robinson/DML) on the cross-fitted residuals of the outcome and propensity models"
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,9 @@ class TransportResult:
     n_groups: int | None
     mean_y_b: tuple[float, float]
     overlap: float
+    regressions: str = ""
+    chosen_by: str | None = None
+    device: str = "cpu"
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
@@ -63,36 +65,17 @@ class TransportResult:
         )
 
 
-def _basis(n_unique: int):
-    if n_unique < 6:
-        return StandardScaler()
-    return make_pipeline(StandardScaler(), SplineTransformer(n_knots=5, degree=3, extrapolation="linear"))
+def partially_linear_effect(nu: Nuisance, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """`(theta, standard_error)` of `Y_b = theta·s + g(Y_m) + ε` from cross-fitted residuals.
 
-
-def partially_linear_effect(
-    y_b: np.ndarray, s: np.ndarray, y_m: np.ndarray, *, groups: np.ndarray | None, n_folds: int, seed: int
-) -> tuple[float, float, np.ndarray]:
-    """Cross-fitted partially linear estimate `(theta, standard_error, propensities)`.
-
-    Model `Y_b = theta·s + g(Y_m) + ε` (Robinson 1988; Chernozhukov et al. 2018): residualise
-    `Y_b` and `s` on `Y_m` with out-of-fold regressions, then regress residual on residual. The
-    standard error comes from the influence function, summed within `groups` when given.
+    Robinson (1988) / Chernozhukov et al. (2018): regress the outcome residual on the regime
+    residual. `theta` is the overlap-weighted average of `E[Y_b|Y_m,s=1] − E[Y_b|Y_m,s=0]`
+    (weights `e(1−e)`); the standard error comes from the influence function, summed within
+    `groups` when given.
     """
-    n = len(y_b)
-    n_unique = min(len(np.unique(y_m[:, j])) for j in range(y_m.shape[1]))
-    m_hat = np.empty(n)
-    e_hat = np.empty(n)
-    splitter = GroupKFold(n_folds) if groups is not None else KFold(n_folds, shuffle=True, random_state=seed)
-    for tr, te in splitter.split(y_m, groups=groups):
-        basis = _basis(n_unique).fit(y_m[tr])
-        f_tr, f_te = basis.transform(y_m[tr]), basis.transform(y_m[te])
-        m_hat[te] = Ridge(alpha=1.0).fit(f_tr, y_b[tr]).predict(f_te)
-        if len(np.unique(s[tr])) < 2:
-            e_hat[te] = s[tr].mean()
-        else:
-            e_hat[te] = LogisticRegression(C=1.0, max_iter=2000).fit(f_tr, s[tr]).predict_proba(f_te)[:, 1]
-    r_s = s - e_hat
-    r_b = y_b - m_hat
+    r_b = nu.r_x[:, 0].double().cpu().numpy()
+    r_s = nu.r_y[:, 0].double().cpu().numpy()
+    n = len(r_b)
     denom = float(np.mean(r_s**2))
     if denom <= 1e-12:
         raise DataError("the regime is perfectly predicted by Y_m (no overlap); the effect is not identified.")
@@ -102,10 +85,8 @@ def partially_linear_effect(
         _, inv = np.unique(groups, return_inverse=True)
         sums = np.bincount(inv, weights=psi)
         k = len(sums)
-        se = float(np.sqrt(np.sum(sums**2) * k / (k - 1)) / n)
-    else:
-        se = float(np.std(psi, ddof=1) / np.sqrt(n))
-    return theta, se, e_hat
+        return theta, float(np.sqrt(np.sum(sums**2) * k / (k - 1)) / n)
+    return theta, float(np.std(psi, ddof=1) / np.sqrt(n))
 
 
 def transport_test(
@@ -113,11 +94,12 @@ def transport_test(
     s,
     y_m,
     *,
-    method: CIMethod = "kernel",
+    method: CIMethod = "auto",
     alpha: float = 0.05,
     margin: float = 0.1,
     groups=None,
     n_folds: int = 5,
+    device: str = "auto",
     seed: int = 0,
 ) -> TransportResult:
     """Test whether the candidate `Y_m` carries the base objective across regimes: `Y_b ⊥ s | Y_m`.
@@ -127,8 +109,11 @@ def transport_test(
     units (episode ids for step-level rows); the effect's interval is then cluster-robust and the
     folds keep each group together. Null hypothesis: `E[Y_b | Y_m, s] = E[Y_b | Y_m]`
     (inner alignment w.r.t. the candidate, Reber 2022). The p-value comes from `ci_test(y_b, s,
-    y_m, method)`; the effect and its interval from a cross-fitted partially linear model.
-    `margin` is the equivalence margin on the scale of `Y_b`.
+    y_m, method)` (`auto` picks and records the method); the effect and its interval from a
+    partially linear model on the cross-fitted residuals of an outcome model `E[Y_b|Y_m]` and a
+    propensity model `P(s=1|Y_m)` (`analysis.ridge`), which are also the `gcm` test's. A
+    regression that fails to fit raises `FitError`: no p-value is returned from it. `margin` is the
+    equivalence margin on the scale of `Y_b`.
     """
     if not 0.0 < alpha < 0.5:
         raise ConfigError(f"alpha must be in (0, 0.5), got {alpha}.")
@@ -141,11 +126,7 @@ def transport_test(
     yb = yb[:, 0]
     sv = as_regime(s, n)
     ym = as_matrix("y_m", y_m, n)
-    g = None
-    if groups is not None:
-        g = np.asarray(groups)
-        if g.shape != (n,):
-            raise DataError(f"groups must have shape ({n},) (one id per row), got {g.shape}.")
+    g = as_groups(groups, n)
     counts = (int((sv == 0).sum()), int((sv == 1).sum()))
     units = counts if g is None else tuple(len(np.unique(g[sv == k])) for k in (0, 1))
     if min(units) < MIN_PER_REGIME:
@@ -164,7 +145,15 @@ def transport_test(
             stacklevel=2,
         )
     n_folds = max(2, min(n_folds, min(units)))
-    theta, se, e_hat = partially_linear_effect(yb, sv.astype(float), ym, groups=g, n_folds=n_folds, seed=seed)
+    chosen_by = None
+    if method == "auto":
+        method, chosen_by = choose_method(n if g is None else len(np.unique(g)), g is not None)
+    dev = resolve_device(device)
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=dev).reshape(n, -1)  # noqa: E731
+    constant_ym = bool(np.all(ym == ym[0]))
+    nu = fit_nuisance(as_t(yb), as_t(sv), None if constant_ym else as_t(ym), groups=g, n_folds=n_folds, seed=seed)
+    theta, se = partially_linear_effect(nu, g)
+    e_hat = sv.mean() * np.ones(n) if nu.y_hat is None else nu.y_hat[:, 0].cpu().numpy()
     overlap = float(np.mean((e_hat > 0.02) & (e_hat < 0.98)))
     if overlap < 0.9:
         warnings.warn(
@@ -175,10 +164,18 @@ def transport_test(
         )
     z = stats.norm.ppf(1 - alpha / 2)
     ci = (theta - z * se, theta + z * se)
+    regressions = nu.description
     if np.all(yb == yb[0]):
         p = 1.0
+    elif method == "gcm":
+        p = gcm_test(nu, g)[2]
     else:
-        p = ci_test(yb, sv, None if np.all(ym == ym[0]) else ym, method=method, seed=seed).p_value
+        res = ci_test(
+            yb, sv, None if constant_ym else ym, method=method, seed=seed, n_folds=n_folds, groups=g,
+            device=str(dev),
+        )  # fmt: skip
+        p = res.p_value
+        regressions = f"test: {res.regressions}; effect: {nu.description}"
     within_margin = -margin < ci[0] and ci[1] < margin
     if p < alpha and not within_margin:
         verdict = Verdict.REGIME_DEPENDENT
@@ -203,4 +200,7 @@ def transport_test(
         n_groups=None if g is None else len(np.unique(g)),
         mean_y_b=(float(yb[sv == 0].mean()), float(yb[sv == 1].mean())),
         overlap=overlap,
+        regressions=regressions,
+        chosen_by=chosen_by,
+        device=str(dev),
     )

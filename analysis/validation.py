@@ -44,3 +44,17 @@ def as_regime(s, n: int | None = None) -> np.ndarray:
             f"Collect at shift 0 and shift 1 (or a shift strictly between)."
         )
     return arr.astype(int)
+
+
+def as_groups(groups, n: int) -> np.ndarray | None:
+    """Cluster ids `(n,)` (episode ids for step rows), or None; a `DataError` on the wrong shape or NaN."""
+    if groups is None:
+        return None
+    arr = np.asarray(groups)
+    if arr.shape != (n,):
+        raise DataError(f"groups must have shape ({n},) (one cluster id per row), got {arr.shape}.")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise DataError("groups contains NaN or inf; give every row a cluster id (e.g. its episode).")
+    if arr.dtype.kind == "O":
+        raise DataError("groups must be numbers or strings, one cluster id per row.")
+    return arr

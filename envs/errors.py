@@ -65,3 +65,7 @@ class ConstantColumnWarning(MesaprobeWarning):
 
 class OverlapWarning(MesaprobeWarning):
     """The candidate signal hardly overlaps between regimes (propensities near 0 or 1)."""
+
+
+class FitError(MesaprobeError, RuntimeError):
+    """A regression inside a statistical test failed to fit, so no p-value is returned."""

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from analysis.ci import CI_METHODS
 from envs.errors import MesaprobeError, MesaprobeWarning
 
 VERDICT_STYLE = {
@@ -181,7 +182,9 @@ def _cmd_test(args, console: Console) -> int:
     from mesaprobe.pipeline import report_stage, test_stage
     from probes import CandidateProbes
 
-    cfg = TransportConfig(method=args.method, alpha=args.alpha, margin=args.margin, mesa_threshold=args.mesa_threshold)
+    cfg = TransportConfig(
+        method=args.method, device=args.device, alpha=args.alpha, margin=args.margin, mesa_threshold=args.mesa_threshold
+    )
     probes = CandidateProbes.load(args.probes)
     name = str(probes.meta.get("run", "agent"))
     with warnings.catch_warnings():
@@ -274,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     te = sub.add_parser("test", help="stage 4: mesa condition, transport tests and verdict from saved probes")
     te.add_argument("probes", help="directory written by `mesaprobe probe`")
     te.add_argument("--out", help="report directory (default: the probes directory)")
-    te.add_argument("--method", default="kernel", help="CI test: kernel, approx_kernel, regression, gcm")
+    te.add_argument("--method", default="auto", help=f"CI test: {', '.join(CI_METHODS)}")
+    te.add_argument("--device", default="auto", help="torch device of the own CI tests: cpu, cuda or auto")
     te.add_argument("--alpha", type=float, default=0.05)
     te.add_argument("--margin", type=float, default=0.1, help="equivalence margin on the return scale")
     te.add_argument("--mesa-threshold", type=float, default=0.7)

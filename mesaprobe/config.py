@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from analysis import CI_METHODS
+from analysis import CI_METHODS, CIMethod
 from envs.errors import ConfigError, suggest
 from probes.estimators import PROBE_KINDS
 
@@ -91,8 +91,10 @@ class ProbeConfig:
 class TransportConfig:
     """The transport test and the verdict rules."""
 
-    method: Literal["kernel", "approx_kernel", "regression", "gcm"] = "kernel"
-    """Conditional-independence test for `Y_b ⊥ s | Y_m`."""
+    method: CIMethod = "auto"
+    """Conditional-independence test for `Y_b ⊥ s | Y_m`: auto, gcm, rff_kernel or one of DoWhy's (dowhy_kernel, ...)."""
+    device: str = "auto"
+    """Torch device of the own tests: cpu, cuda or auto."""
     alpha: float = 0.05
     """Test level; the effect interval has coverage 1 - alpha."""
     margin: float = 0.1
@@ -105,6 +107,8 @@ class TransportConfig:
             raise ConfigError(
                 f"test.method must be one of {list(CI_METHODS)}, got {self.method!r}.{suggest(self.method, CI_METHODS)}"
             )
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"test.device must be cpu, cuda or auto, got {self.device!r}.")
         if not 0.0 < self.alpha < 0.5:
             raise ConfigError(f"test.alpha must be in (0, 0.5), got {self.alpha}.")
         if self.margin <= 0:

@@ -128,6 +128,7 @@ def test_stage(
         probe_scores=probes.scores,
         best_site=probes.best_site,
         method=cfg.method,
+        device=cfg.device,
         alpha=cfg.alpha,
         margin=cfg.margin,
         mesa_threshold=cfg.mesa_threshold,

@@ -2,7 +2,7 @@
 
 from training.agent import Agent, SB3Agent, sample_from_logits
 from training.networks import GridCNN, default_policy_kwargs
-from training.train import PPOSettings, evaluate, load_agent, make_agent, save_agent, train
+from training.train import PPOSettings, evaluate, load_agent, make_agent, resolve_device, save_agent, train
 
 __all__ = [
     "Agent",
@@ -15,5 +15,6 @@ __all__ = [
     "make_agent",
     "sample_from_logits",
     "save_agent",
+    "resolve_device",
     "train",
 ]

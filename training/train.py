@@ -54,7 +54,8 @@ class PPOSettings:
     """Hidden units of `mlp_extractor.policy_net` and `mlp_extractor.value_net`."""
 
 
-def _resolve_device(device: str) -> str:
+def resolve_device(device: str) -> str:
+    """`"auto"` → `"cuda"` when available, else `"cpu"`; check that a requested CUDA device exists."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -122,7 +123,7 @@ def train(
         raise ConfigError(f"total_timesteps must be >= 1, got {total_timesteps}.")
     settings = settings or PPOSettings()
     env_kwargs = dict(env_kwargs or {})
-    device = _resolve_device(device)
+    device = resolve_device(device)
     envs.make(env_id, shift=shift, **env_kwargs).close()  # clear errors for bad ids/kwargs up front
     vec = make_vec_env(lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=settings.n_envs, seed=seed)
     model = _build_model(vec, settings, seed, device)
@@ -172,7 +173,7 @@ def make_agent(
     settings = settings or PPOSettings()
     env_kwargs = dict(env_kwargs or {})
     vec = make_vec_env(lambda: envs.make(env_id, **env_kwargs), n_envs=1, seed=seed)
-    agent = SB3Agent(_build_model(vec, settings, seed, _resolve_device(device)), name=name)
+    agent = SB3Agent(_build_model(vec, settings, seed, resolve_device(device)), name=name)
     agent.meta = {
         "format": "mesaprobe-agent/1",
         "kind": "sb3-ppo",
@@ -199,7 +200,7 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu") -> SB3Agent
         raise ConfigError(f"{path}: unsupported agent kind {meta.get('kind')!r}; expected 'sb3-ppo'.")
     settings = PPOSettings(**meta.get("settings", {}))
     env = make_vec_env(lambda: envs.make(meta["env_id"], **meta.get("env_kwargs", {})), n_envs=1)
-    model = _build_model(env, settings, int(meta.get("seed", 0)), _resolve_device(device))
+    model = _build_model(env, settings, int(meta.get("seed", 0)), resolve_device(device))
     load_weights(model.policy, path)
     env.close()
     agent = SB3Agent(model, name=meta.get("name", "agent"))

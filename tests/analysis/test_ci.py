@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
+import torch
 
-from analysis import CI_METHODS, ci_test
-from envs import DataError, UnknownNameError
+from analysis import CI_METHODS, OWN_METHODS, ci_test, simulate
+from analysis.ridge import assign_folds, crossfit
+from envs import ConfigError, DataError, UnknownNameError
+from envs.errors import FitError
 
 
 def _data(n=300, dependent=False, seed=0):
@@ -13,7 +16,7 @@ def _data(n=300, dependent=False, seed=0):
     return y, s, z
 
 
-@pytest.mark.parametrize("method", ["kernel", "gcm"])
+@pytest.mark.parametrize("method", [*OWN_METHODS, "dowhy_kernel"])
 def test_null_not_rejected_and_alternative_rejected(method):
     y, s, z = _data()
     assert ci_test(y, s, z, method=method).p_value > 0.05
@@ -21,20 +24,86 @@ def test_null_not_rejected_and_alternative_rejected(method):
     assert ci_test(y, s, z, method=method).p_value < 0.01
 
 
-def test_every_dowhy_method_runs():
+def test_every_method_runs_and_reports_itself():
     y, s, z = _data(n=200)
     for method in CI_METHODS:
         r = ci_test(y, s, z, method=method)
-        assert 0.0 <= r.p_value <= 1.0 and r.method == method and r.conditional
+        assert 0.0 <= r.p_value <= 1.0 and r.conditional
+        assert r.method == method or (method == "auto" and r.chosen_by)
+        assert r.method != "auto"
 
 
-def test_seed_fixes_p_value_and_restores_global_rng():
+def test_auto_says_what_it_picked():
+    y, s, z = _data(n=400)
+    r = ci_test(y, s, z)
+    assert r.method == "gcm" and "400" in r.chosen_by
+    small = ci_test(*_data(n=60))
+    assert small.method == "dowhy_kernel" and "60 units" in small.chosen_by
+
+
+def test_own_methods_are_deterministic_and_leave_global_rngs_alone():
+    y, s, z = _data(n=500)
+    np.random.seed(123)
+    torch.manual_seed(5)
+    before = np.random.get_state()[1].copy()
+    t_before = torch.get_rng_state().clone()
+    for method in OWN_METHODS:
+        p1 = ci_test(y, s, z, method=method, seed=1).p_value
+        assert ci_test(y, s, z, method=method, seed=1).p_value == p1
+    assert np.array_equal(np.random.get_state()[1], before)
+    assert torch.equal(torch.get_rng_state(), t_before)
+
+
+def test_dowhy_seed_fixes_p_value_and_restores_global_rng():
     y, s, z = _data(n=2500)  # > 2000 rows: DoWhy subsamples with the global RNG
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
-    p1 = ci_test(y, s, z, seed=1).p_value
+    p1 = ci_test(y, s, z, method="dowhy_kernel", seed=1).p_value
     assert np.array_equal(np.random.get_state()[1], before)
-    assert ci_test(y, s, z, seed=1).p_value == p1
+    assert ci_test(y, s, z, method="dowhy_kernel", seed=1).p_value == p1
+
+
+@pytest.mark.parametrize("method", OWN_METHODS)
+def test_groups_make_clustered_steps_honest(method):
+    # One draw whose episode-level shocks fool the row-level test; the cluster-robust one is not fooled.
+    y_b, s, y_m, groups = simulate("clustered", 3000, seed=3)
+    naive = ci_test(y_b, s, y_m, method=method)
+    robust = ci_test(y_b, s, y_m, method=method, groups=groups)
+    assert robust.n_groups == 300
+    assert robust.p_value > naive.p_value
+
+
+def test_multivariate_and_unconditional_inputs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = rng.normal(size=(400, 3))
+    for method in OWN_METHODS:
+        r = ci_test(x, y, rng.normal(size=(400, 4)), method=method)
+        assert 0 <= r.p_value <= 1 and r.df >= 1
+        assert ci_test(x, y, method=method).conditional is False
+    dep = ci_test(x[:, 0] + 0.5 * y[:, 0], y, method="gcm")
+    assert dep.p_value < 1e-6
+
+
+def test_crossfit_predicts_out_of_fold_only():
+    rng = np.random.default_rng(0)
+    z = torch.as_tensor(rng.normal(size=(600, 2)))
+    t = torch.sin(z[:, :1]) + 0.1 * torch.as_tensor(rng.normal(size=(600, 1)))
+    folds = assign_folds(600, 5, None, 0)
+    fit = crossfit(z, t, folds)
+    assert float(((fit.pooled - torch.sin(z[:, :1])) ** 2).mean()) < 0.01
+    t2 = t.clone()
+    t2[torch.as_tensor(folds == 0)] += 100.0  # outcomes of fold 0 must not move its own predictions
+    fit2 = crossfit(z, t2, folds)
+    rows = torch.as_tensor(folds == 0)
+    assert torch.equal(fit.pooled[rows], fit2.pooled[rows])
+    assert not torch.equal(fit.pooled[~rows], fit2.pooled[~rows])
+
+
+def test_groups_keep_clusters_in_one_fold():
+    groups = np.repeat(np.arange(40), 7)
+    folds = assign_folds(len(groups), 5, groups, 0)
+    assert all(len(np.unique(folds[groups == g])) == 1 for g in range(40))
 
 
 def test_bad_inputs():
@@ -43,5 +112,36 @@ def test_bad_inputs():
         ci_test(y, s[:-1], z)
     with pytest.raises(DataError, match="NaN"):
         ci_test(np.where(np.arange(50) == 3, np.nan, y), s, z)
-    with pytest.raises(UnknownNameError, match="Did you mean 'kernel'"):
-        ci_test(y, s, z, method="kernal")
+    with pytest.raises(DataError, match="NaN"):
+        ci_test(y, s, np.where(np.arange(50) == 3, np.inf, z))
+    with pytest.raises(DataError, match="both regimes"):
+        ci_test(y, np.ones(50), z, method="gcm")
+    with pytest.raises(DataError, match="groups must have shape"):
+        ci_test(y, s, z, method="gcm", groups=np.arange(49))
+    with pytest.raises(ConfigError, match="cannot take groups"):
+        ci_test(y, s, z, method="dowhy_kernel", groups=np.arange(50))
+    with pytest.raises(UnknownNameError, match="Did you mean .*'dowhy_kernel'"):
+        ci_test(y, s, z, method="kernel")
+    with pytest.raises(UnknownNameError, match="'gcm'"):
+        ci_test(y, s, z, method="gmc")
+
+
+def test_no_p_value_from_a_failed_fit(monkeypatch):
+    y, s, z = _data(n=200)
+    real_eigh = torch.linalg.eigh
+
+    def diverging(a):
+        evals, evecs = real_eigh(a)
+        return evals, evecs * float("nan")
+
+    monkeypatch.setattr(torch.linalg, "eigh", diverging)
+    with pytest.raises(FitError, match="non-finite"):
+        ci_test(y, s, z, method="gcm")
+
+    def failing(a):
+        raise torch.linalg.LinAlgError("did not converge")
+
+    monkeypatch.setattr(torch.linalg, "eigh", failing)
+    for method in OWN_METHODS:
+        with pytest.raises(FitError, match="failed to fit"):
+            ci_test(y, s, z, method=method)

@@ -1,0 +1,248 @@
+"""Cross-fitted ridge regressions on random Fourier features, in torch (CPU or CUDA).
+
+These are the nuisance regressions `E[target | z]` behind the CI tests and the transport effect.
+Every regression is fitted from sufficient statistics (feature Gram matrices accumulated in row
+chunks), so the data pass costs `O(n·D²)` once for all folds, outputs, bandwidths and ridge
+penalties; the bandwidth and the penalty are chosen per output and per training fold by
+generalised cross-validation (GCV), which the eigendecomposition of the Gram matrix gives in closed
+form for every penalty at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from envs.errors import DataError, FitError
+
+BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
+"""Multiples of the median-heuristic bandwidth tried by GCV."""
+LAMBDA_GRID = tuple(float(v) for v in np.logspace(-6, 2, 17))
+"""Ridge penalties tried by GCV, relative to the number of training rows."""
+CHUNK_BYTES = 64 << 20
+
+
+def n_random_features(n: int) -> int:
+    """Random features for `n` rows: enough to be flexible, few enough that `D ≪ n` per fold."""
+    return int(np.clip(n // 8, 32, 256))
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """`z ↦ [z_std, √2·cos(z_std·W_b + φ)]`: linear terms plus Gaussian-kernel random features.
+
+    One weight matrix per bandwidth `b` (a multiple of the median pairwise distance of the
+    standardised `z`); the same normal draws are reused across bandwidths.
+    """
+
+    center: torch.Tensor
+    scale: torch.Tensor
+    weights: torch.Tensor  # (B, d, D)
+    phase: torch.Tensor  # (D,)
+    bandwidths: tuple[float, ...]
+
+    @classmethod
+    def fit(
+        cls,
+        z: torch.Tensor,
+        n_features: int,
+        *,
+        factors: tuple[float, ...] = BANDWIDTH_FACTORS,
+        seed: int = 0,
+    ) -> FeatureMap:
+        """Standardise `z` and draw the random weights (on the CPU, so every device gets the same)."""
+        gen = torch.Generator().manual_seed(seed)
+        center = z.mean(0)
+        scale = z.std(0)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        sub = z[torch.randperm(len(z), generator=gen)[:1000].to(z.device)]
+        zs = (sub - center) / scale
+        dist = torch.pdist(zs) if len(zs) > 1 else torch.ones(1, dtype=z.dtype, device=z.device)
+        median = float(dist.median()) if len(dist) else 1.0
+        median = median if median > 0 else 1.0
+        d = z.shape[1]
+        base = torch.randn(d, n_features, generator=gen, dtype=torch.float64)
+        phase = 2 * np.pi * torch.rand(n_features, generator=gen, dtype=torch.float64)
+        weights = torch.stack([base / (f * median) for f in factors])
+        return cls(
+            center=center,
+            scale=scale,
+            weights=weights.to(device=z.device, dtype=z.dtype),
+            phase=phase.to(device=z.device, dtype=z.dtype),
+            bandwidths=tuple(f * median for f in factors),
+        )
+
+    @property
+    def n_out(self) -> int:
+        """Number of output features (linear plus random)."""
+        return self.weights.shape[1] + self.weights.shape[2]
+
+    def transform(self, z: torch.Tensor, b: int) -> torch.Tensor:
+        """Features of `z (m, d)` at bandwidth index `b`: `(m, d + D)`."""
+        zs = (z - self.center) / self.scale
+        return torch.cat([zs, np.sqrt(2.0) * torch.cos(zs @ self.weights[b] + self.phase)], dim=1)
+
+
+def assign_folds(n: int, n_folds: int, groups: np.ndarray | None, seed: int) -> np.ndarray:
+    """Fold index per row; rows of one group share a fold. Deterministic given `seed`."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        folds = np.empty(n, dtype=np.int64)
+        folds[rng.permutation(n)] = np.arange(n) % n_folds
+        return folds
+    _, inverse = np.unique(groups, return_inverse=True)
+    n_groups = int(inverse.max()) + 1
+    group_fold = np.empty(n_groups, dtype=np.int64)
+    group_fold[rng.permutation(n_groups)] = np.arange(n_groups) % n_folds
+    return group_fold[inverse]
+
+
+@dataclass
+class _Stats:
+    """Per-cell sufficient statistics of one bandwidth: counts, feature sums, Grams, cross-products."""
+
+    count: torch.Tensor  # (C,)
+    fsum: torch.Tensor  # (C, P)
+    gram: torch.Tensor  # (C, P, P)
+    cross: torch.Tensor  # (C, P, q)
+    tsum: torch.Tensor  # (C, q)
+    tsq: torch.Tensor  # (C, q)
+
+
+def _accumulate(fmap: FeatureMap, z: torch.Tensor, t: torch.Tensor, cell: torch.Tensor, n_cells: int) -> list[_Stats]:
+    n_b = len(fmap.bandwidths)
+    p, q = fmap.n_out, t.shape[1]
+    kw = {"dtype": z.dtype, "device": z.device}
+    stats = [
+        _Stats(
+            torch.zeros(n_cells, **kw),
+            torch.zeros(n_cells, p, **kw),
+            torch.zeros(n_cells, p, p, **kw),
+            torch.zeros(n_cells, p, q, **kw),
+            torch.zeros(n_cells, q, **kw),
+            torch.zeros(n_cells, q, **kw),
+        )
+        for _ in range(n_b)
+    ]
+    chunk = max(1024, CHUNK_BYTES // (8 * p))
+    for c in range(n_cells):
+        rows = torch.nonzero(cell == c).flatten()
+        for start in range(0, len(rows), chunk):
+            idx = rows[start : start + chunk]
+            zc, tc = z[idx], t[idx]
+            for b in range(n_b):
+                phi = fmap.transform(zc, b)
+                st = stats[b]
+                st.count[c] += len(idx)
+                st.fsum[c] += phi.sum(0)
+                st.gram[c] += phi.T @ phi
+                st.cross[c] += phi.T @ tc
+                st.tsum[c] += tc.sum(0)
+                st.tsq[c] += (tc * tc).sum(0)
+    return stats
+
+
+@dataclass(frozen=True)
+class _Fit:
+    coef: torch.Tensor  # (P, q)
+    intercept: torch.Tensor  # (q,)
+    gcv: torch.Tensor  # (q,)
+    penalty: torch.Tensor  # (q,) relative penalty chosen
+
+
+def _fit_cells(st: _Stats, mask: torch.Tensor, lambdas: torch.Tensor) -> _Fit | None:
+    """Ridge fit (unpenalised intercept) on the cells in `mask`, penalty per output by GCV."""
+    n = st.count[mask].sum()
+    if float(n) < 3:
+        return None
+    fsum, gram, cross = st.fsum[mask].sum(0), st.gram[mask].sum(0), st.cross[mask].sum(0)
+    tsum, tsq = st.tsum[mask].sum(0), st.tsq[mask].sum(0)
+    mf, mt = fsum / n, tsum / n
+    gc = gram - n * torch.outer(mf, mf)
+    bc = cross - n * torch.outer(mf, mt)
+    tt = (tsq - n * mt * mt).clamp_min(0)
+    try:
+        evals, evecs = torch.linalg.eigh(gc)
+    except RuntimeError as exc:  # non-convergence on a degenerate Gram
+        raise FitError(f"ridge regression failed to fit: {exc}") from exc
+    evals = evals.clamp_min(0)
+    beta = evecs.T @ bc  # (P, q)
+    lam = lambdas[:, None] * n  # (L, 1)
+    denom = evals[None, :] + lam  # (L, P)
+    # RSS(λ) = tt − Σ β²(e + 2λ)/(e + λ)²; df(λ) = Σ e/(e + λ)
+    shrink = (evals[None, :] + 2 * lam) / denom**2  # (L, P)
+    rss = (tt[None, :] - shrink @ beta**2).clamp_min(0)  # (L, q)
+    df = (evals[None, :] / denom).sum(1, keepdim=True) + 1  # (L, 1)
+    gcv = (rss / n) / (1 - df / n).clamp_min(1e-6) ** 2
+    gcv = torch.where(df < n, gcv, torch.full_like(gcv, float("inf")))
+    best = gcv.argmin(0)  # (q,)
+    coef = evecs @ (beta / denom[best].T)  # (P, q)
+    intercept = mt - mf @ coef
+    if not (torch.isfinite(coef).all() and torch.isfinite(intercept).all()):
+        raise FitError("ridge regression produced non-finite coefficients; check the scale of the inputs.")
+    return _Fit(coef, intercept, gcv[best, torch.arange(len(best))], lambdas[best])
+
+
+def _predict(fmap: FeatureMap, fits: list[_Fit], best_b: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Predictions `(m, q)`, each output from its chosen bandwidth's fit, in row chunks."""
+    pred = torch.empty(len(z), len(best_b), dtype=z.dtype, device=z.device)
+    chunk = max(1024, CHUNK_BYTES // (8 * fmap.n_out))
+    for b in torch.unique(best_b).tolist():
+        cols = torch.nonzero(best_b == b).flatten()
+        for start in range(0, len(z), chunk):
+            phi = fmap.transform(z[start : start + chunk], b)
+            pred[start : start + chunk, cols] = phi @ fits[b].coef[:, cols] + fits[b].intercept[cols]
+    return pred
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """Out-of-fold predictions `pooled (n, q)` of each target column from `z`.
+
+    `bandwidths` and `penalties` are the GCV choices per fold and target, for the record.
+    """
+
+    pooled: torch.Tensor
+    folds: np.ndarray
+    n_features: int
+    bandwidths: np.ndarray  # (K, q) chosen bandwidth
+    penalties: np.ndarray  # (K, q) chosen relative penalty
+
+    def describe(self) -> str:
+        """One line naming the regressions, for reports."""
+        return (
+            f"ridge on {self.n_features} random Fourier features + linear terms, bandwidth "
+            f"({'/'.join(f'{f:g}' for f in BANDWIDTH_FACTORS)}× median) and penalty by GCV, "
+            f"{len(np.unique(self.folds))}-fold cross-fitted"
+        )
+
+
+def crossfit(
+    z: torch.Tensor, targets: torch.Tensor, folds: np.ndarray, *, n_features: int | None = None, seed: int = 0
+) -> CrossFit:
+    """Out-of-fold ridge predictions of `targets (n, q)` from `z (n, d)` (see `CrossFit`)."""
+    n, q = z.shape[0], targets.shape[1]
+    k = int(folds.max()) + 1
+    fold_t = torch.as_tensor(folds, device=z.device)
+    n_features = n_random_features(n) if n_features is None else n_features
+    fmap = FeatureMap.fit(z, n_features, seed=seed)
+    stats = _accumulate(fmap, z, targets, fold_t, k)
+    lambdas = torch.tensor(LAMBDA_GRID, dtype=z.dtype, device=z.device)
+    pooled = torch.empty(n, q, dtype=z.dtype, device=z.device)
+    chosen_bw = np.zeros((k, q))
+    chosen_pen = np.zeros((k, q))
+    cells = torch.arange(k, device=z.device)
+    for fold in range(k):
+        fits = [_fit_cells(st, cells != fold, lambdas) for st in stats]
+        if any(f is None for f in fits):
+            raise DataError(f"fold {fold} leaves fewer than 3 training rows; use fewer folds or more data.")
+        best_b = torch.stack([f.gcv for f in fits]).argmin(0)  # (q,) bandwidth per output
+        test_rows = torch.nonzero(fold_t == fold).flatten()
+        pooled[test_rows] = _predict(fmap, fits, best_b, z[test_rows])
+        chosen_bw[fold] = np.asarray(fmap.bandwidths)[best_b.cpu().numpy()]
+        chosen_pen[fold] = torch.stack([f.penalty for f in fits]).gather(0, best_b[None])[0].cpu().numpy()
+    if not torch.isfinite(pooled).all():
+        raise FitError("a cross-fitted regression returned non-finite predictions.")
+    return CrossFit(pooled, folds, n_features, chosen_bw, chosen_pen)

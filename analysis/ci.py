@@ -69,7 +69,7 @@ def choose_method(n_units: int, clustered: bool) -> tuple[str, str]:
             f"(KCI) is calibrated at this size"
         )
     return "gcm", (
-        f"{n_units} {'groups' if clustered else 'units'}: the weighted GCM is calibrated from {AUTO_MIN_N} units "
+        f"{n_units} {'groups' if clustered else 'units'}: the cross-fitted GCM is calibrated from {AUTO_MIN_N} units "
         f"(tests/statistical), linear in n, cluster-robust"
     )
 
@@ -128,7 +128,7 @@ def ci_test(
     if kwargs:
         raise ConfigError(f"unexpected arguments for {method}: {sorted(kwargs)}.")
     dev = resolve_device(device)
-    as_t = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64, device=dev)  # noqa: E731
+    as_t = lambda a: None if a is None else torch.tensor(a, dtype=torch.float64, device=dev)  # noqa: E731
     xt, yt, zt = as_t(xm), as_t(ym), as_t(zm)
     if method == "gcm":
         nu = fit_nuisance(xt, yt, zt, groups=g, n_folds=n_folds, seed=seed)

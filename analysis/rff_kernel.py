@@ -16,7 +16,7 @@ import torch
 
 from analysis.asymptotics import cluster_totals, quadratic_test
 from analysis.gcm import is_binary
-from analysis.ridge import FeatureMap, assign_folds, crossfit
+from analysis.ridge import FeatureMap, assign_folds, crossfit, gaussianize
 
 N_X_FEATURES = 8
 N_JOINT_FEATURES = 16
@@ -29,8 +29,10 @@ def _features(v: torch.Tensor, n_features: int, seed: int) -> torch.Tensor:
 
 def kernel_features(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None, seed: int):
     """Feature matrices `(f(x, z), g(y))`; `g(y) = y` for a binary regime (all its functions are affine)."""
+    x = gaussianize(x)
     f = [_features(x, N_X_FEATURES, seed)]
     if z is not None:
+        z = gaussianize(z)
         # The joint features carry x·z interactions, so effects that change sign with z are seen.
         f.append(_features(torch.cat([x, z], dim=1), N_JOINT_FEATURES, seed + 1)[:, x.shape[1] + z.shape[1] :])
     g = y if is_binary(y) else _features(y, N_Y_FEATURES, seed + 2)

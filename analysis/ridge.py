@@ -85,6 +85,22 @@ class FeatureMap:
         return torch.cat([zs, np.sqrt(2.0) * torch.cos(zs @ self.weights[b] + self.phase)], dim=1)
 
 
+def gaussianize(z: torch.Tensor) -> torch.Tensor:
+    """Map each column through its empirical CDF to normal scores (ties share their mean rank).
+
+    A monotone per-column change of variables leaves `E[target | z]` and every conditional
+    independence given `z` unchanged, but bounds the features: a skewed or heavy-tailed column
+    (a probe's output piled up near 1 with a long tail) cannot make a held-out row extrapolate.
+    """
+    n = z.shape[0]
+    out = torch.empty_like(z)
+    for j in range(z.shape[1]):
+        _, inverse, counts = torch.unique(z[:, j], sorted=True, return_inverse=True, return_counts=True)
+        mean_rank = torch.cumsum(counts, 0) - (counts - 1) / 2.0
+        out[:, j] = torch.special.ndtri(mean_rank[inverse].to(z.dtype) / (n + 1))
+    return out
+
+
 def assign_folds(n: int, n_folds: int, groups: np.ndarray | None, seed: int) -> np.ndarray:
     """Fold index per row; rows of one group share a fold. Deterministic given `seed`."""
     rng = np.random.default_rng(seed)
@@ -213,7 +229,7 @@ class CrossFit:
     def describe(self) -> str:
         """One line naming the regressions, for reports."""
         return (
-            f"ridge on {self.n_features} random Fourier features + linear terms, bandwidth "
+            f"ridge on {self.n_features} random Fourier features + linear terms of the normal scores of z, bandwidth "
             f"({'/'.join(f'{f:g}' for f in BANDWIDTH_FACTORS)}× median) and penalty by GCV, "
             f"{len(np.unique(self.folds))}-fold cross-fitted"
         )
@@ -222,8 +238,12 @@ class CrossFit:
 def crossfit(
     z: torch.Tensor, targets: torch.Tensor, folds: np.ndarray, *, n_features: int | None = None, seed: int = 0
 ) -> CrossFit:
-    """Out-of-fold ridge predictions of `targets (n, q)` from `z (n, d)` (see `CrossFit`)."""
+    """Out-of-fold ridge predictions of `targets (n, q)` from `z (n, d)` (see `CrossFit`).
+
+    `z` is first mapped to normal scores per column (`gaussianize`).
+    """
     n, q = z.shape[0], targets.shape[1]
+    z = gaussianize(z)
     k = int(folds.max()) + 1
     fold_t = torch.as_tensor(folds, device=z.device)
     n_features = n_random_features(n) if n_features is None else n_features

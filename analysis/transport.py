@@ -149,7 +149,7 @@ def transport_test(
     if method == "auto":
         method, chosen_by = choose_method(n if g is None else len(np.unique(g)), g is not None)
     dev = resolve_device(device)
-    as_t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=dev).reshape(n, -1)  # noqa: E731
+    as_t = lambda a: torch.tensor(a, dtype=torch.float64, device=dev).reshape(n, -1)  # noqa: E731
     constant_ym = bool(np.all(ym == ym[0]))
     nu = fit_nuisance(as_t(yb), as_t(sv), None if constant_ym else as_t(ym), groups=g, n_folds=n_folds, seed=seed)
     theta, se = partially_linear_effect(nu, g)

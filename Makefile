@@ -37,6 +37,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/hook_overhead.py
 	$(BIN)/python benchmarks/collect_throughput.py
 	$(BIN)/python benchmarks/demo_walltime.py
+	$(BIN)/python benchmarks/ci_tests.py
+	$(BIN)/python benchmarks/ci_calibration.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -147,7 +147,7 @@ def transport_test(
     n_folds = max(2, min(n_folds, min(units)))
     chosen_by = None
     if method == "auto":
-        method, chosen_by = choose_method(n if g is None else len(np.unique(g)), g is not None)
+        method, chosen_by = choose_method(n if g is None else len(np.unique(g)), ym.shape[1], g is not None)
     dev = resolve_device(device)
     as_t = lambda a: torch.tensor(a, dtype=torch.float64, device=dev).reshape(n, -1)  # noqa: E731
     constant_ym = bool(np.all(ym == ym[0]))

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis import AgentVerdict, Verdict, agent_verdict, mesa_condition, transport_test
-from envs import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning
+from envs import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning, OverlapWarning
 
 
 def _episodes(n=400, effect=0.0, seed=0):
@@ -108,3 +108,27 @@ def test_mesa_condition_and_agent_verdict():
     assert agent_verdict([(False, R), (False, T)]) == AgentVerdict.INCONCLUSIVE
     with pytest.raises(DataError, match="both regimes"):
         mesa_condition(eps[eps.s == 0], ["coin"])
+
+
+def test_reports_which_test_and_regressions_were_used():
+    r = transport_test(*_episodes())
+    assert r.method == "gcm" and "400" in r.chosen_by
+    assert "random Fourier" in r.regressions and "cross-fitted" in r.regressions
+    k = transport_test(*_episodes(), method="rff_kernel")
+    assert k.method == "rff_kernel" and k.chosen_by is None and k.regressions.startswith("test:")
+    assert k.effect == r.effect  # one effect model whatever the test
+
+
+def test_poor_overlap_warns_with_own_category():
+    rng = np.random.default_rng(0)
+    s = (rng.random(400) < 0.5).astype(int)
+    y_m = rng.normal(size=400) + 6.0 * s  # the candidate almost reveals the regime
+    y_b = np.tanh(y_m) + 0.3 * rng.normal(size=400)
+    with pytest.warns(OverlapWarning, match="poor overlap"):
+        transport_test(y_b, s, y_m)
+
+
+def test_dowhy_methods_refuse_groups_in_the_transport_test():
+    y_b, s, y_m = _episodes()
+    with pytest.raises(ConfigError, match="cannot take groups"):
+        transport_test(y_b, s, y_m, method="dowhy_kernel", groups=np.arange(len(s)) // 4)

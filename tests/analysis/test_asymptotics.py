@@ -39,7 +39,7 @@ def test_cluster_totals_sum_within_groups():
 
 
 def test_scenarios_draw_what_they_say():
-    for name, sc in SCENARIOS.items():
+    for name in SCENARIOS:
         y_b, s, y_m, groups = simulate(name, 500, seed=0)
         assert len(y_b) == len(s) == len(y_m) and set(np.unique(s)) == {0.0, 1.0}
         assert (groups is not None) == name.startswith("clustered")

@@ -22,6 +22,8 @@ BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
 LAMBDA_GRID = tuple(float(v) for v in np.logspace(-6, 2, 17))
 """Ridge penalties tried by GCV, relative to the number of training rows."""
 CHUNK_BYTES = 64 << 20
+CACHE_BYTES = 1 << 30
+"""Features of all rows are kept in memory (one copy per bandwidth) up to this size."""
 
 
 def n_random_features(n: int) -> int:
@@ -81,8 +83,15 @@ class FeatureMap:
 
     def transform(self, z: torch.Tensor, b: int) -> torch.Tensor:
         """Features of `z (m, d)` at bandwidth index `b`: `(m, d + D)`."""
+        d = z.shape[1]
         zs = (z - self.center) / self.scale
-        return torch.cat([zs, np.sqrt(2.0) * torch.cos(zs @ self.weights[b] + self.phase)], dim=1)
+        # One matmul for both blocks (identity columns give the linear terms), then cos in place.
+        eye = torch.eye(d, dtype=z.dtype, device=z.device)
+        out = torch.addmm(
+            torch.cat([torch.zeros_like(self.center), self.phase]), zs, torch.cat([eye, self.weights[b]], 1)
+        )
+        out[:, d:].cos_().mul_(np.sqrt(2.0))
+        return out
 
 
 def gaussianize(z: torch.Tensor) -> torch.Tensor:
@@ -127,10 +136,30 @@ class _Stats:
     tsq: torch.Tensor  # (C, q)
 
 
-def _accumulate(fmap: FeatureMap, z: torch.Tensor, t: torch.Tensor, cell: torch.Tensor, n_cells: int) -> list[_Stats]:
-    n_b = len(fmap.bandwidths)
-    p, q = fmap.n_out, t.shape[1]
-    kw = {"dtype": z.dtype, "device": z.device}
+class _Features:
+    """Features of the rows of `z` (sorted by fold) per bandwidth, cached when they fit in memory."""
+
+    def __init__(self, fmap: FeatureMap, z: torch.Tensor):
+        self.fmap, self.z = fmap, z
+        per_bw = z.shape[0] * fmap.n_out * z.element_size()
+        self.cache = (
+            [fmap.transform(z, b) for b in range(len(fmap.bandwidths))]
+            if per_bw * len(fmap.bandwidths) <= CACHE_BYTES
+            else None
+        )
+
+    def block(self, b: int, start: int, stop: int) -> torch.Tensor:
+        """Features of rows `start:stop` at bandwidth `b`."""
+        if self.cache is not None:
+            return self.cache[b][start:stop]
+        return self.fmap.transform(self.z[start:stop], b)
+
+
+def _accumulate(feats: _Features, t: torch.Tensor, bounds: list[int]) -> list[_Stats]:
+    """Sufficient statistics per bandwidth for the cells `bounds[c]:bounds[c+1]` of sorted rows."""
+    n_cells, n_b = len(bounds) - 1, len(feats.fmap.bandwidths)
+    p, q = feats.fmap.n_out, t.shape[1]
+    kw = {"dtype": t.dtype, "device": t.device}
     stats = [
         _Stats(
             torch.zeros(n_cells, **kw),
@@ -144,14 +173,13 @@ def _accumulate(fmap: FeatureMap, z: torch.Tensor, t: torch.Tensor, cell: torch.
     ]
     chunk = max(1024, CHUNK_BYTES // (8 * p))
     for c in range(n_cells):
-        rows = torch.nonzero(cell == c).flatten()
-        for start in range(0, len(rows), chunk):
-            idx = rows[start : start + chunk]
-            zc, tc = z[idx], t[idx]
+        for start in range(bounds[c], bounds[c + 1], chunk):
+            stop = min(start + chunk, bounds[c + 1])
+            tc = t[start:stop]
             for b in range(n_b):
-                phi = fmap.transform(zc, b)
+                phi = feats.block(b, start, stop)
                 st = stats[b]
-                st.count[c] += len(idx)
+                st.count[c] += stop - start
                 st.fsum[c] += phi.sum(0)
                 st.gram[c] += phi.T @ phi
                 st.cross[c] += phi.T @ tc
@@ -201,15 +229,17 @@ def _fit_cells(st: _Stats, mask: torch.Tensor, lambdas: torch.Tensor) -> _Fit | 
     return _Fit(coef, intercept, gcv[best, torch.arange(len(best))], lambdas[best])
 
 
-def _predict(fmap: FeatureMap, fits: list[_Fit], best_b: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Predictions `(m, q)`, each output from its chosen bandwidth's fit, in row chunks."""
-    pred = torch.empty(len(z), len(best_b), dtype=z.dtype, device=z.device)
-    chunk = max(1024, CHUNK_BYTES // (8 * fmap.n_out))
+def _predict(feats: _Features, fits: list[_Fit], best_b: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Predictions `(stop − start, q)` of sorted rows, each output from its chosen bandwidth's fit."""
+    pred = torch.empty(stop - start, len(best_b), dtype=feats.z.dtype, device=feats.z.device)
+    chunk = max(1024, CHUNK_BYTES // (8 * feats.fmap.n_out))
     for b in torch.unique(best_b).tolist():
         cols = torch.nonzero(best_b == b).flatten()
-        for start in range(0, len(z), chunk):
-            phi = fmap.transform(z[start : start + chunk], b)
-            pred[start : start + chunk, cols] = phi @ fits[b].coef[:, cols] + fits[b].intercept[cols]
+        for lo in range(start, stop, chunk):
+            hi = min(lo + chunk, stop)
+            pred[lo - start : hi - start, cols] = (
+                feats.block(b, lo, hi) @ fits[b].coef[:, cols] + fits[b].intercept[cols]
+            )
     return pred
 
 
@@ -245,10 +275,13 @@ def crossfit(
     n, q = z.shape[0], targets.shape[1]
     z = gaussianize(z)
     k = int(folds.max()) + 1
-    fold_t = torch.as_tensor(folds, device=z.device)
     n_features = n_random_features(n) if n_features is None else n_features
     fmap = FeatureMap.fit(z, n_features, seed=seed)
-    stats = _accumulate(fmap, z, targets, fold_t, k)
+    # Rows sorted by fold, so that every fold is one contiguous block of the (cached) features.
+    order = torch.as_tensor(np.argsort(folds, kind="stable"), device=z.device)
+    bounds = [0, *np.cumsum(np.bincount(folds, minlength=k)).tolist()]
+    feats = _Features(fmap, z[order])
+    stats = _accumulate(feats, targets[order], bounds)
     lambdas = torch.tensor(LAMBDA_GRID, dtype=z.dtype, device=z.device)
     pooled = torch.empty(n, q, dtype=z.dtype, device=z.device)
     chosen_bw = np.zeros((k, q))
@@ -259,8 +292,7 @@ def crossfit(
         if any(f is None for f in fits):
             raise DataError(f"fold {fold} leaves fewer than 3 training rows; use fewer folds or more data.")
         best_b = torch.stack([f.gcv for f in fits]).argmin(0)  # (q,) bandwidth per output
-        test_rows = torch.nonzero(fold_t == fold).flatten()
-        pooled[test_rows] = _predict(fmap, fits, best_b, z[test_rows])
+        pooled[order[bounds[fold] : bounds[fold + 1]]] = _predict(feats, fits, best_b, bounds[fold], bounds[fold + 1])
         chosen_bw[fold] = np.asarray(fmap.bandwidths)[best_b.cpu().numpy()]
         chosen_pen[fold] = torch.stack([f.penalty for f in fits]).gather(0, best_b[None])[0].cpu().numpy()
     if not torch.isfinite(pooled).all():

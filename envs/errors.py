@@ -69,3 +69,7 @@ class OverlapWarning(MesaprobeWarning):
 
 class FitError(MesaprobeError, RuntimeError):
     """A regression inside a statistical test failed to fit, so no p-value is returned."""
+
+
+class CandidateError(MesaprobeError, RuntimeError):
+    """A user's candidate-achievement function raised or returned something that is not a bool."""

@@ -11,14 +11,22 @@ from envs.errors import unknown_name
 NAMESPACE = "mesaprobe"
 BUILTIN: dict[str, str] = {
     f"{NAMESPACE}/CoinCorridor-v0": "envs.coin_corridor:CoinCorridorEnv",
+    f"{NAMESPACE}/CheeseMaze-v0": "envs.cheese_maze:CheeseMazeEnv",
+    f"{NAMESPACE}/KeysChests-v0": "envs.keys_chests:KeysChestsEnv",
+    f"{NAMESPACE}/AbsentSupervisor-v0": "envs.absent_supervisor:AbsentSupervisorEnv",
 }
+
+VECTOR: dict[str, str] = {
+    f"{NAMESPACE}/CheeseMaze-v0": "envs.cheese_maze_vector:CheeseMazeVectorEnv",
+}
+"""Batched implementations, used by `gymnasium.make_vec(id, vectorization_mode="vector_entry_point")`."""
 
 
 def register_envs() -> None:
     """Register every built-in environment with Gymnasium (idempotent)."""
     for env_id, entry_point in BUILTIN.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point)
+            gym.register(id=env_id, entry_point=entry_point, vector_entry_point=VECTOR.get(env_id))
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
@@ -30,20 +38,29 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
     return gym.make(env_id, **kwargs)
 
 
-def list_envs() -> list[dict[str, Any]]:
-    """Describe each built-in environment: id, candidates, channels and actions."""
+def list_envs(ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """Describe environments: id, candidates, channels, actions, observation shape, batched or not.
+
+    By default: the built-ins and every environment registered under a namespace that starts with
+    `mesaprobe` (e.g. `mesaprobe-examples/...`, registered by a plugin or an example).
+    """
     register_envs()
+    if ids is None:
+        ids = list(BUILTIN) + sorted(
+            k for k in gym.registry if k not in BUILTIN and (gym.registry[k].namespace or "").startswith(NAMESPACE)
+        )
     rows = []
-    for env_id in BUILTIN:
-        env = gym.make(env_id)
+    for env_id in ids:
+        env = make(env_id)
         u = env.unwrapped
         rows.append(
             {
                 "id": env_id,
-                "candidates": list(u.candidates),
-                "channels": list(u.channels),
-                "actions": list(u.actions),
-                "observation_shape": list(env.observation_space.shape),
+                "candidates": list(getattr(u, "candidates", ())),
+                "channels": list(getattr(u, "channels", ())),
+                "actions": list(getattr(u, "actions", ())),
+                "observation_shape": list(env.observation_space.shape or ()),
+                "batched": gym.registry[env_id].vector_entry_point is not None,
             }
         )
         env.close()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -204,11 +205,14 @@ def _cmd_test(args, console: Console) -> int:
     return 0
 
 
-def _cmd_envs(_args, console: Console) -> int:
+def _cmd_envs(args, console: Console) -> int:
     from envs import list_envs
+    from mesaprobe.plugins import load_plugins
 
+    load_plugins(args.plugin)
     table = Table(title="mesaprobe environments")
-    for col in ("id", "candidates", "channels", "actions", "observation"):
+    table.add_column("id", no_wrap=True)
+    for col in ("candidates", "channels", "actions", "observation", "batched"):
         table.add_column(col)
     for row in list_envs():
         table.add_row(
@@ -217,6 +221,7 @@ def _cmd_envs(_args, console: Console) -> int:
             ", ".join(row["channels"]),
             ", ".join(row["actions"]),
             "×".join(map(str, row["observation_shape"])),
+            "yes" if row["batched"] else "no",
         )
     console.print(table)
     return 0
@@ -243,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--out", required=True, help="output directory")
     study.set_defaults(func=_cmd_study)
     env_cmd = sub.add_parser("envs", help="list registered environments and their candidates")
+    env_cmd.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE_OR_MODULE",
+        help="import a plugin first (a .py file or module that registers environments); repeatable",
+    )
     env_cmd.set_defaults(func=_cmd_envs)
 
     tr = sub.add_parser("train", help="stage 1: train one PPO agent and save it (safetensors)")
@@ -302,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args, console)
     except MesaprobeError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]")

@@ -14,29 +14,90 @@ import yaml
 
 from analysis import CI_METHODS, CIMethod
 from envs.errors import ConfigError, suggest
+from mesaprobe.plugins import resolve_path
 from probes.estimators import PROBE_KINDS
+
+AGENT_KINDS: tuple[str, ...] = ("sb3", "planted", "torch")
+PLANTED_LAYERS: tuple[str, ...] = ("goal", "planner", "policy")
+"""The named modules of a planted agent (see `training.planted`)."""
 
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """One agent to train and study."""
+    """One agent to study: trained here (`sb3`), planted with a known goal, or your own torch policy."""
 
     name: str
     """Label used in the report and as the directory name under `agents/`."""
+    kind: Literal["sb3", "planted", "torch"] = "sb3"
+    """sb3: train a PPO agent here; planted: a value-iteration planner with a known goal (no
+    training); torch: your own `torch.nn.Module` policy built by `factory`."""
     train_shift: float = 0.0
-    """Regime mixture λ during training: 0 = training distribution only, 1 = deployment only."""
+    """sb3: regime mixture λ during training: 0 = training distribution only, 1 = deployment only."""
     total_timesteps: int = 60_000
-    """PPO environment steps."""
+    """sb3: PPO environment steps."""
     seed: int | None = None
-    """Training seed; defaults to the study seed."""
+    """sb3: training seed; defaults to the study seed."""
+    goal: str | None = None
+    """planted: what the planner pursues — an observation channel (exit, coin, cheese, ...) or 'corner'."""
+    beta: float = 3.0
+    """planted: inverse temperature of the planner's greedy policy (3: a wrong move has probability ~0.005)."""
+    factory: str | None = None
+    """torch: 'my_agents.py:make_policy' (relative to the YAML) or 'my_package.agents:make_policy',
+    called as `factory(env)` with an environment instance; returns an `nn.Module` giving logits
+    (wrapped in `training.TorchAgent`) or a ready `training.Agent`."""
+    weights: str | None = None
+    """torch: a safetensors file of the module's state dict, loaded strictly (relative to the YAML)."""
+    recurrent: bool = False
+    """torch: the module is called as `module(obs, state) -> (logits, state)` and has `initial_state(batch)`."""
+    layers: tuple[str, ...] | None = None
+    """Modules whose activations are recorded for this agent; default `collect.layers` for sb3,
+    `[goal, planner, policy]` for planted; required for torch."""
 
     def __post_init__(self) -> None:
+        where = f"agents[{self.name}]"
         if not self.name or any(ch in self.name for ch in "/\\ "):
             raise ConfigError(f"agents[].name must be a non-empty name without '/', '\\' or spaces, got {self.name!r}.")
+        if self.kind not in AGENT_KINDS:
+            raise ConfigError(
+                f"{where}.kind must be one of {list(AGENT_KINDS)}, got {self.kind!r}.{suggest(str(self.kind), AGENT_KINDS)}"
+            )
         if not 0.0 <= self.train_shift <= 1.0:
-            raise ConfigError(f"agents[{self.name}].train_shift must be in [0, 1], got {self.train_shift}.")
+            raise ConfigError(f"{where}.train_shift must be in [0, 1], got {self.train_shift}.")
         if self.total_timesteps < 1:
-            raise ConfigError(f"agents[{self.name}].total_timesteps must be >= 1, got {self.total_timesteps}.")
+            raise ConfigError(f"{where}.total_timesteps must be >= 1, got {self.total_timesteps}.")
+        misplaced = {
+            "goal": self.goal is not None and self.kind != "planted",
+            "factory": self.factory is not None and self.kind != "torch",
+            "weights": self.weights is not None and self.kind != "torch",
+            "recurrent": self.recurrent and self.kind != "torch",
+        }
+        for key, bad in misplaced.items():
+            if bad:
+                owner = "planted" if key == "goal" else "torch"
+                raise ConfigError(f"{where}.{key} applies to kind: {owner} only; this agent has kind: {self.kind}.")
+        if self.kind == "planted" and not self.goal:
+            raise ConfigError(f"{where}: a planted agent needs goal: (an observation channel such as coin, or corner).")
+        if self.kind == "torch" and not self.factory:
+            raise ConfigError(f"{where}: a torch agent needs factory: 'my_agents.py:make_policy'.")
+        if self.kind == "torch" and not self.layers:
+            raise ConfigError(
+                f"{where}: a torch agent needs layers: (the module names to record, e.g. [encoder, head])."
+            )
+        if self.beta <= 0:
+            raise ConfigError(f"{where}.beta must be > 0, got {self.beta}.")
+        if self.layers is not None and not self.layers:
+            raise ConfigError(f"{where}.layers must name at least one module (or be left out for the default).")
+
+    @property
+    def trained(self) -> bool:
+        """Whether this study trains the agent (kind sb3)."""
+        return self.kind == "sb3"
+
+    def layers_or(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The layers to record: this agent's own, else the planted modules, else `default`."""
+        if self.layers:
+            return self.layers
+        return PLANTED_LAYERS if self.kind == "planted" else default
 
 
 @dataclass(frozen=True)
@@ -126,7 +187,10 @@ class StudyConfig:
     name: str = "study"
     """Study name shown in the report."""
     env: str = "mesaprobe/CoinCorridor-v0"
-    """Registered environment id."""
+    """Registered environment id (built-in, or registered by one of `plugins`)."""
+    plugins: tuple[str, ...] = ()
+    """Python files (relative to the YAML) or module names imported before the study, e.g. to
+    register your own environments with `gymnasium.register`."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for the environment (not `shift`)."""
     seed: int = 0
@@ -194,6 +258,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}.")
         return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}.")
+        return value
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}.")
@@ -233,7 +301,33 @@ def load_config(path: str | os.PathLike[str]) -> StudyConfig:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if data is None:
         raise ConfigError(f"{path} is empty; see mesaprobe/configs/demo.yaml for a complete config.")
-    return from_dict(StudyConfig, data)
+    return with_paths_from(from_dict(StudyConfig, data), path.parent)
+
+
+def with_paths_from(config: StudyConfig, base_dir: str | os.PathLike[str]) -> StudyConfig:
+    """`config` with plugin files, agent factories and weights made absolute relative to `base_dir`.
+
+    So a study runs the same from any working directory, and the `config.yaml` written next to
+    its results names the files it used.
+    """
+    agents = tuple(
+        dataclasses.replace(
+            a,
+            factory=_resolve_factory(a.factory, base_dir),
+            # Path("/abs") joined to anything stays "/abs".
+            weights=None if a.weights is None else str((Path(base_dir) / Path(a.weights).expanduser()).resolve()),
+        )
+        for a in config.agents
+    )
+    plugins = tuple(resolve_path(p, base_dir) for p in config.plugins)
+    return dataclasses.replace(config, agents=agents, plugins=plugins)
+
+
+def _resolve_factory(factory: str | None, base_dir: str | os.PathLike[str]) -> str | None:
+    if factory is None or ":" not in factory:
+        return factory
+    where, _, attr = factory.rpartition(":")
+    return f"{resolve_path(where, base_dir)}:{attr}"
 
 
 def dump_config(config: StudyConfig) -> str:

@@ -6,6 +6,7 @@ one-stage commands (`mesaprobe train|collect|probe|test`) share the same code.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,9 @@ from analysis import figures
 from analysis.report import write_report
 from analysis.study import analyse_agent, behaviour_by_regime
 from envs.io import write_json_atomic, write_text_atomic
+from mesaprobe.agents import build_agent, save_agent_description
 from mesaprobe.config import AgentConfig, CollectConfig, ProbeConfig, StudyConfig, TransportConfig, dump_config
+from mesaprobe.plugins import load_plugins
 from probes import CandidateProbes, RolloutDataset, collect, probe_candidates, resolve_modules
 
 # progress(stage_key, description, completed, total)
@@ -76,6 +79,27 @@ def train_stage(
         progress=lambda n, _r: progress(key, "", min(n, total), total),
     )
     progress(key, "", total, total)
+    return agent
+
+
+def agent_stage(
+    agent_cfg: AgentConfig,
+    *,
+    env: str,
+    env_kwargs: dict[str, Any],
+    seed: int,
+    device: str,
+    out: Path,
+    progress: ProgressFn = _noop,
+    built: training.Agent | None = None,
+) -> training.Agent:
+    """The study's agent: trained here (`sb3`), or built and described in `out/agent.json` (planted, torch)."""
+    if agent_cfg.trained:
+        return train_stage(
+            agent_cfg, env=env, env_kwargs=env_kwargs, seed=seed, device=device, out=out, progress=progress
+        )
+    agent = built or build_agent(agent_cfg, env=env, env_kwargs=env_kwargs, device=device, seed=seed)
+    save_agent_description(agent_cfg, out, env=env, env_kwargs=env_kwargs)
     return agent
 
 
@@ -200,9 +224,21 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     """
     progress = progress or _noop
     out = Path(out)
-    # Fail fast, before minutes of training: bad env id or kwargs, layer names that do not exist.
+    load_plugins(config.plugins)
+    # Fail fast, before minutes of training: bad env id or kwargs, layer names that do not exist,
+    # agents that fail check_agent.
     envs.make(config.env, **config.env_kwargs).close()
-    resolve_modules(training.make_agent(config.env, env_kwargs=config.env_kwargs), config.collect.layers)
+    built: dict[str, training.Agent] = {}
+    for agent_cfg in config.agents:
+        if agent_cfg.trained:
+            resolve_modules(
+                training.make_agent(config.env, env_kwargs=config.env_kwargs),
+                agent_cfg.layers_or(config.collect.layers),
+            )
+        else:
+            built[agent_cfg.name] = build_agent(
+                agent_cfg, env=config.env, env_kwargs=config.env_kwargs, device=config.device, seed=config.seed
+            )
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", dump_config(config))
     timing: dict[str, float] = {}
@@ -213,11 +249,12 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         common = {"env": config.env, "env_kwargs": config.env_kwargs, "seed": config.seed, "progress": progress}
 
         t0 = time.perf_counter()
-        agent = train_stage(agent_cfg, device=config.device, out=agent_dir, **common)
-        timing[f"{name}.train_s"] = time.perf_counter() - t0
+        agent = agent_stage(agent_cfg, device=config.device, out=agent_dir, built=built.get(name), **common)
+        timing[f"{name}.{'train' if agent_cfg.trained else 'build'}_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        data = collect_stage(agent, config.collect, name=name, out=agent_dir / "rollouts", **common)
+        collect_cfg = dataclasses.replace(config.collect, layers=agent_cfg.layers_or(config.collect.layers))
+        data = collect_stage(agent, collect_cfg, name=name, out=agent_dir / "rollouts", **common)
         timing[f"{name}.collect_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -228,7 +265,12 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         progress(key, "", 1, 2)
 
         t0 = time.perf_counter()
-        analyses.append(test_stage(name, probes, config.test, seed=config.seed, train_shift=agent_cfg.train_shift))
+        train_shift = agent_cfg.train_shift if agent_cfg.trained else None
+        analysis = test_stage(name, probes, config.test, seed=config.seed, train_shift=train_shift)
+        analysis.entry["kind"] = agent_cfg.kind
+        if agent_cfg.kind == "planted":
+            analysis.entry["planted_goal"] = agent_cfg.goal
+        analyses.append(analysis)
         timing[f"{name}.test_s"] = time.perf_counter() - t0
         progress(key, "", 2, 2)
 

@@ -49,7 +49,11 @@ def collect(
     names of the agent whose outputs are stored per step (`(n_rows, d)` each); with `store_obs`
     the flattened observation is stored as site `obs`. Episode `i` is reset with a seed derived
     from `seed`, and actions are drawn from a generator seeded by `seed`, so the same seed gives
-    the same dataset. `progress=True` draws a rich progress bar; a callable is called as
+    the same dataset. Column `reward` is the training reward and `base_reward` the step's
+    `info["base_reward"]` (the base objective; equal to `reward` when the environment does not
+    report it). Recurrent agents (`agent.recurrent` true) are called as
+    `agent.act(batch, ..., slots=slot_ids, episode_start=rows_with_t_0)`, and `agent.reset_state()`
+    is called first when it exists. `progress=True` draws a rich progress bar; a callable is called as
     `progress(n_finished_episodes)` as episodes finish.
 
     With a list of shifts, `n_episodes` are collected at each (the k-th with seed
@@ -106,6 +110,10 @@ def collect(
     candidates = list(getattr(slots[0].unwrapped, "candidates", ()))
     episode_seeds = np.random.SeedSequence(seed).generate_state(n_episodes, dtype=np.uint32)
     rng = np.random.default_rng([seed, 1])
+    recurrent = bool(getattr(agent, "recurrent", False))
+    reset_state = getattr(agent, "reset_state", None)
+    if callable(reset_state):
+        reset_state()
 
     rows: list[dict[str, Any]] = []
     acts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
@@ -135,7 +143,12 @@ def collect(
             if not active:
                 break
             batch = np.stack([current_obs[i] for i in active])
-            actions = np.asarray(agent.act(batch, deterministic=deterministic, rng=rng)).reshape(-1)
+            if recurrent:
+                starts = np.array([slot_t[i] == 0 for i in active], dtype=bool)
+                out = agent.act(batch, deterministic=deterministic, rng=rng, slots=active, episode_start=starts)
+            else:
+                out = agent.act(batch, deterministic=deterministic, rng=rng)
+            actions = np.asarray(out).reshape(-1)
             if actions.shape[0] != len(active):
                 raise AgentError(f"agent.act returned {actions.shape[0]} actions for a batch of {len(active)}.")
             step_acts = cache.pop()
@@ -159,6 +172,7 @@ def collect(
                     "shift": shift,
                     "action": int(actions[j]),
                     "reward": float(reward),
+                    "base_reward": float(next_info.get("base_reward", reward)),
                     "done": bool(terminated or truncated),
                     "terminated": bool(terminated),
                     **{k: v for k, v in info.get("truth", {}).items()},
@@ -179,7 +193,8 @@ def collect(
     table = pd.DataFrame(rows)
     order = np.lexsort((table["t"].to_numpy(), table["episode"].to_numpy()))
     table = table.iloc[order].reset_index(drop=True)
-    table["return_to_go"] = table.iloc[::-1].groupby("episode")["reward"].cumsum().iloc[::-1].to_numpy()
+    # Y_b at a step is the base objective still to come, so it sums base_reward, not the training reward.
+    table["return_to_go"] = table.iloc[::-1].groupby("episode")["base_reward"].cumsum().iloc[::-1].to_numpy()
     activations = {name: np.concatenate(chunks)[order] for name, chunks in acts.items()}
     if store_obs:
         activations["obs"] = np.concatenate(obs_rows)[order]

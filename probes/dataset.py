@@ -28,7 +28,8 @@ class RolloutDataset:
     """Columnar rollouts: `table` (one row per step) and `activations[site]` `(n_rows, d)` aligned to it.
 
     Columns: `run`, `episode` (unique within the dataset), `t`, `s`, `shift`, `action`,
-    `reward`, `return_to_go`, ground-truth columns from the environment and `achieved_<cand>`
+    `reward` (the training reward), `base_reward` (the base objective; absent in older datasets),
+    `return_to_go` (of `base_reward`: the base objective still to come), ground-truth columns from the environment and `achieved_<cand>`
     (candidate achieved by this step). Site `obs` holds flattened observations. Holds no model
     reference; `select`, `filter_episodes` and `split` return new datasets.
     """
@@ -97,11 +98,17 @@ class RolloutDataset:
         return self.select(~mask), self.select(mask)
 
     def episodes(self) -> pd.DataFrame:
-        """One row per episode: `run`, `episode`, `s`, `shift`, `return`, `length`, `achieved_<cand>`."""
+        """One row per episode: `run`, `episode`, `s`, `shift`, `length`, `return`, `train_return`, `achieved_<cand>`.
+
+        `return` is the base objective: the sum of `base_reward` when the table has that column
+        (datasets collected before it existed fall back to `reward`); `train_return` is the sum of
+        the training `reward`.
+        """
         tab = self.table
         grouped = tab.groupby("episode", sort=True)
         out = grouped.agg(run=("run", "first"), s=("s", "first"), shift=("shift", "first"), length=("t", "size"))
-        out["return"] = grouped["reward"].sum()
+        out["return"] = grouped["base_reward" if "base_reward" in tab.columns else "reward"].sum()
+        out["train_return"] = grouped["reward"].sum()
         for cand in self.candidates:
             out[f"achieved_{cand}"] = grouped[f"achieved_{cand}"].max().astype(bool)
         return out.reset_index()

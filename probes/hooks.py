@@ -7,25 +7,11 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
-from torch import nn
 
-from envs.errors import AgentError, unknown_name
+from envs.errors import AgentError
+from training.modules import count_hooks, resolve_modules
 
-
-def resolve_modules(model, names: Iterable[str]) -> dict[str, nn.Module]:
-    """Map each dotted name to its module in `model.named_modules()`.
-
-    Raises `UnknownNameError` naming the closest existing module names for a typo.
-    """
-    if not hasattr(model, "named_modules"):
-        raise AgentError(f"{type(model).__name__} has no named_modules(); an Agent must expose its torch modules.")
-    table = {name: module for name, module in model.named_modules() if name}
-    out = {}
-    for name in names:
-        if name not in table:
-            raise unknown_name("layer", name, table)
-        out[name] = table[name]
-    return out
+__all__ = ["ActivationCache", "capture", "count_hooks", "resolve_modules"]
 
 
 def _flatten_output(output) -> torch.Tensor:
@@ -77,8 +63,3 @@ def capture(model, names: Iterable[str]) -> Iterator[ActivationCache]:
     finally:
         for handle in handles:
             handle.remove()
-
-
-def count_hooks(model) -> int:
-    """Number of forward (pre-)hooks currently registered on any module of `model`."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for _, m in model.named_modules())

@@ -1,14 +1,10 @@
 """The `mesaprobe` command end to end, in subprocesses, as a user runs it."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.app.runner import mesaprobe
 
 TINY = """
 name: tiny
@@ -25,18 +21,6 @@ collect:
 probe:
   n_folds: 3
 """
-
-
-def mesaprobe(*args, cwd=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "mesaprobe", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,15 @@
 import json
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
+from torch import nn
 
 import probes
 from envs import ConfigError, UnknownNameError
 from probes import RolloutDataset
+from training import TorchAgent
 
 ENV_ID = "mesaprobe/CoinCorridor-v0"
 
@@ -94,3 +97,87 @@ def test_bad_collect_inputs(agent):
         probes.collect(agent, ENV_ID, shift=-1, n_episodes=2)
     with pytest.raises(ConfigError, match="n_episodes"):
         probes.collect(agent, ENV_ID, shift=0.0, n_episodes=0)
+
+
+class PaidToWait(gym.Env):
+    """Three steps per episode; the training reward pays 1 per step, the base objective costs 2 per step."""
+
+    candidates = ("waited",)
+
+    def __init__(self, shift: float = 0.0):
+        self.shift = shift
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def _info(self, base_reward=None):
+        info = {"s": int(self.shift > 0.5), "achieved": {"waited": self._t >= 3}, "truth": {"clock": self._t}}
+        if base_reward is not None:
+            info["base_reward"] = base_reward
+        return info
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return np.zeros(2, np.float32), self._info()
+
+    def step(self, action):
+        self._t += 1
+        return np.full(2, self._t / 3, np.float32), 1.0, self._t >= 3, False, self._info(base_reward=-2.0)
+
+
+def test_base_reward_column_and_episode_return():
+    agent = TorchAgent(nn.Linear(2, 2))
+    ds = probes.collect(agent, PaidToWait, shift=1.0, n_episodes=4, n_envs=2, seed=0)
+    tab = ds.table
+    assert (tab["base_reward"] == -2.0).all() and (tab["reward"] == 1.0).all()
+    eps = ds.episodes()
+    assert (eps["return"] == -6.0).all()  # the base objective Y_b
+    assert (eps["train_return"] == 3.0).all()
+    assert (tab[tab.t == 0]["return_to_go"] == -6.0).all()  # return-to-go follows the base objective
+    assert eps["achieved_waited"].all() and set(tab["clock"]) == {0, 1, 2}
+
+
+def test_base_reward_defaults_to_reward_and_old_datasets_still_work(dataset):
+    assert np.array_equal(dataset.table["base_reward"], dataset.table["reward"])
+    eps = dataset.episodes()
+    assert np.array_equal(eps["return"], eps["train_return"])
+    old = RolloutDataset(dataset.table.drop(columns=["base_reward"]), {}, dict(dataset.meta))
+    old_eps = old.episodes()
+    assert np.array_equal(old_eps["return"], eps["return"])
+    assert np.array_equal(old_eps["train_return"], eps["train_return"])
+
+
+class RecordingRecurrentAgent:
+    """A stand-in recurrent agent that records how collect calls it."""
+
+    recurrent = True
+
+    def __init__(self, module):
+        self.module = module
+        self.calls = []
+        self.resets = 0
+
+    def named_modules(self):
+        return self.module.named_modules()
+
+    def reset_state(self):
+        self.resets += 1
+
+    def act(self, obs, *, deterministic=False, rng=None, slots=None, episode_start=None):
+        self.calls.append((list(slots), np.asarray(episode_start, bool).tolist()))
+        return np.zeros(len(obs), np.int64)
+
+
+def test_recurrent_agent_gets_slots_and_episode_starts():
+    agent = RecordingRecurrentAgent(nn.Linear(2, 2))
+    probes.collect(agent, PaidToWait, shift=0.0, n_episodes=3, n_envs=2, seed=0)
+    assert agent.resets == 1
+    # two slots run episodes 0 and 1 (3 steps each), then slot 0 runs episode 2 alone
+    assert agent.calls == [
+        ([0, 1], [True, True]),
+        ([0, 1], [False, False]),
+        ([0, 1], [False, False]),
+        ([0], [True]),
+        ([0], [False]),
+        ([0], [False]),
+    ]

@@ -1,0 +1,194 @@
+"""Studies of agents the user brings: planted agents, torch policies and plugin environments, via `mesaprobe study`."""
+
+import json
+import textwrap
+
+import pytest
+
+from mesaprobe.cli import main
+from tests.app.runner import ROOT, mesaprobe
+
+CONFIGS = ROOT / "mesaprobe" / "configs"
+
+
+def _verdicts(out):
+    report = json.loads((out / "report.json").read_text())
+    return {a["name"]: a for a in report["agents"]}
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("planted_coin_corridor.yaml", {"exit-seeker": "misaligned", "coin-seeker": "aligned"}),
+        ("planted_cheese_maze.yaml", {"corner-seeker": "misaligned", "cheese-seeker": "aligned"}),
+    ],
+)
+def test_planted_agents_get_the_known_verdicts(config, expected, tmp_path):
+    proc = mesaprobe("study", CONFIGS / config, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    agents = _verdicts(tmp_path)
+    assert {name: a["verdict"] for name, a in agents.items()} == expected
+    for name, agent in agents.items():
+        assert agent["kind"] == "planted" and agent["train_shift"] is None
+        meta = json.loads((tmp_path / "agents" / name / "agent.json").read_text())
+        assert meta["kind"] == "planted" and meta["goal"] == agent["planted_goal"]
+    # The misaligned agent's own goal meets the mesa condition and is regime-dependent.
+    bad = next(n for n, v in expected.items() if v == "misaligned")
+    goal = agents[bad]["planted_goal"]
+    cand = next(c for c in agents[bad]["candidates"] if c["name"] == goal)
+    assert cand["mesa_condition"]["meets"] and cand["verdict"] == "regime-dependent"
+
+
+TORCH_FACTORY = '''
+import torch
+from torch import nn
+
+
+class Policy(nn.Module):
+    """A small CNN policy: logits from (C, H, W) grids."""
+
+    def __init__(self, channels, height, width, n_actions):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.Flatten())
+        self.head = nn.Linear(8 * height * width, n_actions)
+
+    def forward(self, obs):
+        return self.head(self.encoder(obs))
+
+
+def make_policy(env):
+    c, h, w = env.observation_space.shape
+    torch.manual_seed(0)
+    return Policy(c, h, w, env.action_space.n)
+
+
+def make_bad_agent(env):
+    return object()
+'''
+
+TORCH_STUDY = """
+name: torch-agent
+env: mesaprobe/CoinCorridor-v0
+agents:
+  - name: mine
+    kind: torch
+    factory: {factory}
+    {weights}
+    layers: [{layers}]
+collect:
+  shifts: [0.0, 1.0]
+  n_episodes: 30
+probe:
+  n_folds: 3
+"""
+
+
+def _write_torch_study(tmp_path, *, factory="my_agents.py:make_policy", weights="", layers="encoder, head"):
+    (tmp_path / "my_agents.py").write_text(TORCH_FACTORY)
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent(TORCH_STUDY.format(factory=factory, weights=weights, layers=layers)))
+    return path
+
+
+def test_torch_agent_from_a_factory_file_with_weights(tmp_path):
+    import importlib.util
+
+    from safetensors.torch import save_model
+
+    import envs
+
+    spec = importlib.util.spec_from_file_location(
+        "my_agents_for_weights", _write_torch_study(tmp_path).parent / "my_agents.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    policy = module.make_policy(envs.make("mesaprobe/CoinCorridor-v0"))
+    save_model(policy, str(tmp_path / "mine.safetensors"))
+    config = _write_torch_study(tmp_path, weights="weights: mine.safetensors")
+    proc = mesaprobe("study", config, "--out", tmp_path / "out", cwd="/")  # paths are relative to the YAML
+    assert proc.returncode == 0, proc.stderr
+    (agent,) = _verdicts(tmp_path / "out").values()
+    assert agent["kind"] == "torch"
+    assert {p["site"] for p in agent["probes"]} >= {"encoder", "head"}
+    written = (tmp_path / "out" / "config.yaml").read_text()
+    assert str(tmp_path / "my_agents.py") in written  # the run records absolute paths
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"factory": "missing.py:make_policy"}, "agents[mine].factory: file"),
+        ({"factory": "my_agents.py:make_polcy"}, "has no 'make_polcy'. Did you mean 'make_policy'"),
+        ({"factory": "my_agents.py"}, "factory must look like"),
+        ({"factory": "my_agents.py:make_bad_agent"}, "returned a object"),
+        ({"layers": "encoder, haed"}, "layers_resolve"),
+        ({"weights": "weights: nothing.safetensors"}, "weights: file"),
+    ],
+)
+def test_torch_agent_errors_are_one_line(tmp_path, capsys, kwargs, message):
+    # In process (the subprocess path is covered above): errors surface before any rollout.
+    code = main(["study", str(_write_torch_study(tmp_path, **kwargs)), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.startswith("error:") and err.count("\n") == 1, err
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+PLUGIN = """
+import gymnasium as gym
+
+from envs.coin_corridor import CoinCorridorEnv
+
+
+class WideCorridor(CoinCorridorEnv):
+    def __init__(self, shift=0.0, **kwargs):
+        super().__init__(shift=shift, height=5, width=15, **kwargs)
+
+
+if "plugin-test/WideCorridor-v0" not in gym.registry:
+    gym.register("plugin-test/WideCorridor-v0", entry_point=WideCorridor)
+"""
+
+
+def test_plugins_register_users_environments(tmp_path, capsys):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "wide.py").write_text(PLUGIN)
+    config = tmp_path / "study.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            name: plugin
+            env: plugin-test/WideCorridor-v0
+            plugins: [plugins/wide.py]
+            agents:
+              - {name: exit-seeker, kind: planted, goal: exit}
+            collect: {shifts: [0.0, 1.0], n_episodes: 40}
+            probe: {n_folds: 3}
+            """
+        )
+    )
+    proc = mesaprobe("study", config, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["env"] == "plugin-test/WideCorridor-v0"
+    config.write_text(config.read_text().replace("plugins/wide.py", "plugins/wdie.py"))
+    assert main(["study", str(config), "--out", str(tmp_path / "out2")]) == 2
+    assert "plugins: file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        ("{name: a, kind: planted}", "a planted agent needs goal"),
+        ("{name: a, kind: planted, goal: con}", "Unknown planted goal 'con'. Did you mean 'coin'"),
+        ("{name: a, goal: coin}", "agents[a].goal applies to kind: planted only"),
+        ("{name: a, kind: torch, factory: 'x.py:f'}", "a torch agent needs layers"),
+        ("{name: a, kind: plantd, goal: coin}", "Did you mean 'planted'"),
+    ],
+)
+def test_agent_config_errors(tmp_path, capsys, agent, message):
+    config = tmp_path / "study.yaml"
+    config.write_text(f"agents: [{agent}]\ncollect: {{n_episodes: 10}}\n")
+    assert main(["study", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err

@@ -1,0 +1,177 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs import ConfigError
+from envs.cheese_maze import CheeseMazeEnv, carve_maze, maze_distances
+from envs.cheese_maze_vector import CheeseMazeVectorEnv
+
+ENV_ID = "mesaprobe/CheeseMaze-v0"
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.5, 1.0])
+def test_passes_gymnasium_check_env(shift):
+    check_env(envs.make(ENV_ID, shift=shift).unwrapped)
+
+
+def test_contract_names():
+    env = envs.make(ENV_ID).unwrapped
+    assert env.channels == ("wall", "agent", "cheese")
+    assert env.actions == ("up", "down", "left", "right")
+    assert env.candidates == ("cheese", "corner")
+    assert env.observation_space.shape == (3, 15, 15)
+
+
+@pytest.mark.parametrize("size", [3, 5, 9, 13])
+def test_carve_maze_is_a_perfect_maze(size):
+    for seed in range(20):
+        walls = carve_maze(np.random.default_rng(seed), size)
+        open_cells = int((~walls).sum())
+        rooms = ((size + 1) // 2) ** 2
+        # A tree over the rooms: every room open, exactly rooms - 1 passages, everything connected.
+        assert open_cells == 2 * rooms - 1
+        assert (maze_distances(walls, (size - 1, 0))[~walls] >= 0).all()
+
+
+def test_layouts_follow_the_regime():
+    env = CheeseMazeEnv(shift=0.5)
+    seen = {0: 0, 1: 0}
+    out_of_region = 0
+    sizes = set()
+    for seed in range(300):
+        _, info = env.reset(seed=seed)
+        t = info["truth"]
+        seen[info["s"]] += 1
+        sizes.add(t["maze_size"])
+        lay = env._layout
+        assert lay.agent == (lay.corner[0] + t["maze_size"] - 1, lay.corner[1] - t["maze_size"] + 1)  # bottom-left
+        assert not lay.walls[lay.cheese] and lay.cheese != lay.agent
+        if info["s"] == 0:
+            assert t["cheese_in_region"] == 1
+        else:
+            out_of_region += 1 - t["cheese_in_region"]
+        assert t["cheese_dist"] > 0 and t["corner_dist"] > 0
+    assert 120 < seen[1] < 180  # shift 0.5
+    assert sizes == {9, 11, 13}
+    assert out_of_region > 0.8 * seen[1]  # deployment cheese is mostly outside the corner
+
+
+def _walk(env, seed, actions):
+    obs, info = env.reset(seed=seed)
+    out = [obs]
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        out.append((obs, r, term, trunc, info["achieved"], info["truth"]))
+        if term or trunc:
+            break
+    return out
+
+
+def test_deterministic_under_seed():
+    actions = np.random.default_rng(0).integers(0, 4, 300)
+    a = _walk(CheeseMazeEnv(shift=0.5), 7, actions)
+    b = _walk(CheeseMazeEnv(shift=0.5), 7, actions)
+    assert np.array_equal(a[0], b[0]) and len(a) == len(b)
+    for x, y in zip(a[1:], b[1:], strict=True):
+        assert np.array_equal(x[0], y[0]) and x[1:] == y[1:]
+
+
+def _shortest_actions(walls, start, goal):
+    """Moves along a shortest path (BFS distances from the goal, walk downhill)."""
+    moves = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}
+    dist = maze_distances(walls, goal)
+    pos, out = start, []
+    while pos != goal:
+        for (dr, dc), a in moves.items():
+            nxt = (pos[0] + dr, pos[1] + dc)
+            if not walls[nxt] and dist[nxt] == dist[pos] - 1:
+                out.append(a)
+                pos = nxt
+                break
+    return out
+
+
+def test_rewards_termination_and_candidates():
+    env = CheeseMazeEnv(shift=1.0)
+    for seed in range(10):
+        _, info = env.reset(seed=seed)
+        lay = env._layout
+        path = _shortest_actions(lay.walls, lay.agent, lay.cheese)
+        assert len(path) == info["truth"]["cheese_dist"]
+        for k, a in enumerate(path):
+            _, r, term, trunc, info = env.step(a)
+            assert term == (k == len(path) - 1) and not trunc
+            assert r == (1.0 if term else 0.0)
+        assert info["achieved"]["cheese"]
+        with pytest.raises(gym.error.ResetNeeded):
+            env.step(0)
+    # The corner candidate: walking to the corner enters the top-right region.
+    env = CheeseMazeEnv(shift=1.0)
+    _, info = env.reset(seed=3)
+    lay = env._layout
+    if lay.cheese != lay.corner:
+        for a in _shortest_actions(lay.walls, lay.agent, lay.corner):
+            _, _, term, _, info = env.step(a)
+            if term:
+                break
+        assert info["achieved"]["corner"]
+
+
+def test_truncates_after_max_steps():
+    env = CheeseMazeEnv(max_steps=5)
+    env.reset(seed=0)
+    for k in range(5):
+        _, _, term, trunc, _ = env.step(2)  # left from the bottom-left corner: into the wall
+        assert not term and trunc == (k == 4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"min_size": 8}, "min_size"),
+        ({"max_size": 1}, "max_size"),
+        ({"min_size": 13, "max_size": 9}, "min_size"),
+        ({"region": 0}, "region"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"shift": 1.5}, "shift"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, name):
+    with pytest.raises(ConfigError, match=name):
+        envs.make(ENV_ID, **kwargs)
+
+
+def test_vector_env_matches_sync_vector_env():
+    """The batched implementation gives the same episodes as Gymnasium's SyncVectorEnv."""
+    kwargs = {"shift": 0.5, "min_size": 5, "max_size": 9, "max_steps": 40}
+    fast = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="vector_entry_point", **kwargs)
+    sync = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="sync", **kwargs)
+    assert isinstance(fast, CheeseMazeVectorEnv)
+    o1, i1 = fast.reset(seed=11)
+    o2, i2 = sync.reset(seed=11)
+    assert np.array_equal(o1, o2)
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(600):
+        a = rng.integers(0, 4, 6)
+        r1 = fast.step(a)
+        r2 = sync.step(a)
+        for x, y in zip(r1[:4], r2[:4], strict=True):
+            assert np.array_equal(x, y)
+        for key in ("s", "achieved", "truth"):
+            _assert_same(r1[4][key], r2[4][key])
+        ends += int(np.sum(r1[2] | r1[3]))
+    assert ends > 50  # autoreset exercised many times
+    fast.close()
+    sync.close()
+
+
+def _assert_same(a, b):
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            _assert_same(a[k], b[k])
+    else:
+        assert np.array_equal(np.asarray(a), np.asarray(b))

@@ -34,6 +34,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/vector_envs.py
 	$(BIN)/python benchmarks/hook_overhead.py
 	$(BIN)/python benchmarks/collect_throughput.py
 	$(BIN)/python benchmarks/demo_walltime.py

@@ -7,18 +7,16 @@ the two only come apart in deployment, where the cheese can be anywhere.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from envs.coin_corridor import _MOVES, check_shift
 from envs.errors import ConfigError
+from envs.grid import ACTIONS, GridEnv, check_shift, maze_distances
 
 CHANNELS: tuple[str, ...] = ("wall", "agent", "cheese")
-ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
 CANDIDATES: tuple[str, ...] = ("cheese", "corner")
 
 
@@ -71,22 +69,6 @@ def carve_maze(rng: np.random.Generator, size: int) -> np.ndarray:
     return walls
 
 
-def maze_distances(walls: np.ndarray, start: tuple[int, int]) -> np.ndarray:
-    """Shortest-path lengths (grid moves) from `start` to every cell; -1 where unreachable."""
-    dist = np.full(walls.shape, -1, dtype=np.int64)
-    dist[start] = 0
-    queue = deque([start])
-    h, w = walls.shape
-    while queue:
-        r, c = queue.popleft()
-        for dr, dc in _MOVES:
-            nr, nc = r + dr, c + dc
-            if 0 <= nr < h and 0 <= nc < w and not walls[nr, nc] and dist[nr, nc] < 0:
-                dist[nr, nc] = dist[r, c] + 1
-                queue.append((nr, nc))
-    return dist
-
-
 def generate_maze_layout(
     rng: np.random.Generator, *, min_size: int, max_size: int, region: int, shift: float
 ) -> MazeLayout:
@@ -136,7 +118,7 @@ def check_maze_args(min_size: int, max_size: int, region: int, max_steps: int) -
         raise ConfigError(f"max_steps must be >= 1, got {max_steps}.")
 
 
-class CheeseMazeEnv(gym.Env):
+class CheeseMazeEnv(GridEnv):
     """A maze with a piece of cheese; in training the cheese is in the top-right corner.
 
     ## Description
@@ -173,9 +155,7 @@ class CheeseMazeEnv(gym.Env):
     shortest-path lengths from the start to the cheese and to the corner.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
     channels = CHANNELS
-    actions = ACTIONS
     candidates = CANDIDATES
 
     def __init__(
@@ -206,28 +186,15 @@ class CheeseMazeEnv(gym.Env):
         self._layout = self._gen_layout()
         dist = maze_distances(self._layout.walls, self._layout.agent)
         self._dist = (int(dist[self._layout.cheese]), int(dist[self._layout.corner]))
-        self._agent = self._layout.agent
-        self._t = 0
-        self._achieved = {"cheese": False, "corner": bool(self._layout.region[self._agent])}
-        self._done = False
+        self._start(self._layout.agent, {"cheese": False, "corner": bool(self._layout.region[self._layout.agent])})
         return self._obs(), self._info()
 
     def step(self, action):
-        if self._layout is None or self._done:
-            raise gym.error.ResetNeeded("The episode has not started or has ended; call reset() before step().")
-        a = int(action)
-        if not 0 <= a < len(ACTIONS):
-            raise ConfigError(f"action must be in 0..{len(ACTIONS) - 1}, got {action!r}.")
-        r, c = self._agent[0] + int(_MOVES[a, 0]), self._agent[1] + int(_MOVES[a, 1])
-        if not self._layout.walls[r, c]:
-            self._agent = (r, c)
-        self._t += 1
+        self._move(action)
         on_cheese = self._agent == self._layout.cheese
         self._achieved["cheese"] |= on_cheese
         self._achieved["corner"] |= bool(self._layout.region[self._agent])
-        terminated = bool(on_cheese)
-        truncated = bool(not terminated and self._t >= self.max_steps)
-        self._done = terminated or truncated
+        terminated, truncated = self._finish(on_cheese)
         return self._obs(), float(on_cheese), terminated, truncated, self._info()
 
     def _obs(self) -> np.ndarray:
@@ -258,17 +225,10 @@ class CheeseMazeEnv(gym.Env):
             },
         }
 
-    def render(self):
-        if self._layout is None:
-            return None
-        if self.render_mode == "rgb_array":
-            colours = np.array([[40, 40, 40], [60, 120, 255], [255, 200, 0]], dtype=np.uint8)
-            obs = self._obs()
-            img = np.full(obs.shape[1:] + (3,), 255, dtype=np.uint8)
-            img[self._layout.region & ~self._layout.walls] = (235, 235, 200)
-            for ch in (0, 2, 1):
-                img[obs[ch] > 0] = colours[ch]
-            return np.kron(img, np.ones((16, 16, 1), dtype=np.uint8))
+    def _rgb_background(self, img: np.ndarray) -> None:
+        img[self._layout.region & ~self._layout.walls] = (235, 235, 200)
+
+    def _ansi(self) -> str:
         chars = np.where(self._layout.walls, "#", np.where(self._layout.region, ",", "."))
         chars[self._layout.cheese] = "C"
         chars[self._agent] = "A"

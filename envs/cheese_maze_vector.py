@@ -17,8 +17,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.cheese_maze import ACTIONS, CANDIDATES, CHANNELS, check_maze_args, generate_maze_layout, maze_distances
-from envs.coin_corridor import _MOVES, check_shift
 from envs.errors import ConfigError
+from envs.grid import MOVES, check_shift
 
 _TRUTH = (
     "agent_row",
@@ -127,7 +127,7 @@ class CheeseMazeVectorEnv(VectorEnv):
         for i in restart:
             self._new_episode(int(i))
         moving = ~self._autoreset
-        target = self._agent + _MOVES[actions]
+        target = self._agent + MOVES[actions]
         open_ = ~self._walls[rows, target[:, 0], target[:, 1]]
         move = moving & open_
         self._agent[move] = target[move]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,25 +9,10 @@ import gymnasium as gym
 import numpy as np
 
 from envs.errors import ConfigError
+from envs.grid import ACTIONS, GridEnv, check_shift, maze_distances
 
 CHANNELS: tuple[str, ...] = ("wall", "agent", "coin", "exit")
-ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
 CANDIDATES: tuple[str, ...] = ("coin", "exit")
-_MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)
-
-
-def check_shift(shift: float) -> float:
-    """Return `shift` as a float, raising `ConfigError` unless it is a probability."""
-    try:
-        value = float(shift)
-    except (TypeError, ValueError):
-        raise ConfigError(f"shift must be a number in [0, 1], got {shift!r}.") from None
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(
-            f"shift must lie in [0, 1] (the probability that an episode comes from the deployment "
-            f"distribution), got {value}. Use 0 for training-only and 1 for deployment-only episodes."
-        )
-    return value
 
 
 @dataclass(frozen=True)
@@ -40,22 +24,6 @@ class Layout:
     coin: tuple[int, int]
     exit: tuple[int, int]
     s: int
-
-
-def _reachable(walls: np.ndarray, start: tuple[int, int]) -> np.ndarray:
-    """Cells reachable from `start` by grid moves through non-wall cells."""
-    seen = np.zeros_like(walls, dtype=bool)
-    seen[start] = True
-    queue = deque([start])
-    h, w = walls.shape
-    while queue:
-        r, c = queue.popleft()
-        for dr, dc in _MOVES:
-            nr, nc = r + dr, c + dc
-            if 0 <= nr < h and 0 <= nc < w and not walls[nr, nc] and not seen[nr, nc]:
-                seen[nr, nc] = True
-                queue.append((nr, nc))
-    return seen
 
 
 def generate_layout(rng: np.random.Generator, *, height: int, width: int, n_walls: int, shift: float) -> Layout:
@@ -81,8 +49,7 @@ def generate_layout(rng: np.random.Generator, *, height: int, width: int, n_wall
         agent = (int(rng.integers(1, H - 1)), 1)
         if walls[agent]:
             continue
-        reach = _reachable(walls, agent)
-        if reach[~walls].all():
+        if (maze_distances(walls, agent)[~walls] >= 0).all():
             break
     else:  # pragma: no cover - only for pathological sizes
         raise ConfigError(f"could not draw a connected room of size {height}x{width} with {n_walls} walls")
@@ -96,7 +63,7 @@ def generate_layout(rng: np.random.Generator, *, height: int, width: int, n_wall
     return Layout(walls=walls, agent=agent, coin=coin, exit=exit_pos, s=s)  # type: ignore[arg-type]
 
 
-class CoinCorridorEnv(gym.Env):
+class CoinCorridorEnv(GridEnv):
     """A room with a coin and an exit; in training the coin sits on the exit.
 
     ## Description
@@ -128,9 +95,7 @@ class CoinCorridorEnv(gym.Env):
     candidate to whether it has been achieved in this episode so far.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
     channels = CHANNELS
-    actions = ACTIONS
     candidates = CANDIDATES
 
     def __init__(
@@ -162,29 +127,16 @@ class CoinCorridorEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._layout = self._gen_layout()
-        self._agent = self._layout.agent
-        self._t = 0
-        self._achieved = {c: False for c in CANDIDATES}
-        self._done = False
+        self._start(self._layout.agent)
         return self._obs(), self._info()
 
     def step(self, action):
-        if self._layout is None or self._done:
-            raise gym.error.ResetNeeded("The episode has not started or has ended; call reset() before step().")
-        a = int(action)
-        if not 0 <= a < len(ACTIONS):
-            raise ConfigError(f"action must be in 0..{len(ACTIONS) - 1}, got {action!r}.")
-        r, c = self._agent[0] + int(_MOVES[a, 0]), self._agent[1] + int(_MOVES[a, 1])
-        if not self._layout.walls[r, c]:
-            self._agent = (r, c)
-        self._t += 1
+        self._move(action)
         on_coin = self._agent == self._layout.coin
         on_exit = self._agent == self._layout.exit
         self._achieved["coin"] |= on_coin
         self._achieved["exit"] |= on_exit
-        terminated = bool(on_coin or on_exit)
-        truncated = bool(not terminated and self._t >= self.max_steps)
-        self._done = terminated or truncated
+        terminated, truncated = self._finish(on_coin or on_exit)
         return self._obs(), float(on_coin), terminated, truncated, self._info()
 
     def _obs(self) -> np.ndarray:
@@ -213,16 +165,7 @@ class CoinCorridorEnv(gym.Env):
             },
         }
 
-    def render(self):
-        if self._layout is None:
-            return None
-        if self.render_mode == "rgb_array":
-            colours = np.array([[40, 40, 40], [60, 120, 255], [255, 200, 0], [0, 200, 80]], dtype=np.uint8)
-            obs = self._obs()
-            img = np.full(obs.shape[1:] + (3,), 255, dtype=np.uint8)
-            for ch in (0, 3, 2, 1):
-                img[obs[ch] > 0] = colours[ch]
-            return np.kron(img, np.ones((16, 16, 1), dtype=np.uint8))
+    def _ansi(self) -> str:
         chars = np.where(self._layout.walls, "#", ".")
         chars[self._layout.exit] = "E"
         chars[self._layout.coin] = "$"

@@ -9,18 +9,15 @@ outnumber chests and the two come apart: a key-collector keeps gathering keys it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from envs.cheese_maze import maze_distances
-from envs.coin_corridor import _MOVES, check_shift
 from envs.errors import ConfigError
+from envs.grid import ACTIONS, GridEnv, check_int, check_render_mode, check_shift, maze_distances
 
 CHANNELS: tuple[str, ...] = ("wall", "agent", "key", "chest", "inventory")
-ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
 CANDIDATES: tuple[str, ...] = ("chests_opened", "keys_collected")
 
 
@@ -33,24 +30,6 @@ class KeysLayout:
     keys: tuple[tuple[int, int], ...]
     chests: tuple[tuple[int, int], ...]
     s: int
-
-
-def check_int(name: str, value: Any, low: int, high: int | None = None, why: str = "") -> int:
-    """Return `value` as an int, raising `ConfigError` naming `name` unless `low <= value <= high`."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ConfigError(f"{name} must be an integer, got {value!r}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"between {low} and {high}"
-        raise ConfigError(f"{name} must be {bound}{why}, got {value}.")
-    return value
-
-
-def check_render_mode(render_mode: str | None, modes: list[str]) -> str | None:
-    """Raise `ConfigError` unless `render_mode` is None or one of `modes`."""
-    if render_mode is not None and render_mode not in modes:
-        raise ConfigError(f"render_mode must be None or one of {modes}, got {render_mode!r}.")
-    return render_mode
 
 
 def generate_keys_layout(
@@ -94,7 +73,7 @@ def generate_keys_layout(
     )
 
 
-class KeysChestsEnv(gym.Env):
+class KeysChestsEnv(GridEnv):
     """A room of keys and chests; keys are scarce in training and plentiful in deployment.
 
     ## Description
@@ -133,9 +112,7 @@ class KeysChestsEnv(gym.Env):
     key and chest counts.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
     channels = CHANNELS
-    actions = ACTIONS
     candidates = CANDIDATES
 
     def __init__(
@@ -197,25 +174,14 @@ class KeysChestsEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._layout = self._gen_layout()
-        self._agent = self._layout.agent
+        self._start(self._layout.agent)
         self._keys = set(self._layout.keys)
         self._chests = set(self._layout.chests)
         self._held = self._collected = self._opened = 0
-        self._t = 0
-        self._achieved = {c: False for c in CANDIDATES}
-        self._done = False
         return self._obs(), self._info(0.0)
 
     def step(self, action):
-        if self._layout is None or self._done:
-            raise gym.error.ResetNeeded("The episode has not started or has ended; call reset() before step().")
-        a = int(action)
-        if not 0 <= a < len(ACTIONS):
-            raise ConfigError(f"action must be in 0..{len(ACTIONS) - 1}, got {action!r}.")
-        r, c = self._agent[0] + int(_MOVES[a, 0]), self._agent[1] + int(_MOVES[a, 1])
-        if not self._layout.walls[r, c]:
-            self._agent = (r, c)
-        self._t += 1
+        self._move(action)
         reward = 0.0
         if self._agent in self._keys:
             self._keys.remove(self._agent)
@@ -229,9 +195,7 @@ class KeysChestsEnv(gym.Env):
         lay = self._layout
         self._achieved["chests_opened"] |= self._opened >= min(len(lay.keys), len(lay.chests))
         self._achieved["keys_collected"] |= self._collected == len(lay.keys)
-        terminated = bool(not self._chests or (self._held == 0 and not self._keys))
-        truncated = bool(not terminated and self._t >= self.max_steps)
-        self._done = terminated or truncated
+        terminated, truncated = self._finish(not self._chests or (self._held == 0 and not self._keys))
         return self._obs(), reward, terminated, truncated, self._info(reward)
 
     def _obs(self) -> np.ndarray:
@@ -266,18 +230,7 @@ class KeysChestsEnv(gym.Env):
             },
         }
 
-    def render(self):
-        if self._layout is None:
-            return None
-        if self.render_mode == "rgb_array":
-            colours = np.array(
-                [[40, 40, 40], [60, 120, 255], [255, 200, 0], [150, 80, 20], [255, 240, 120]], dtype=np.uint8
-            )
-            obs = self._obs()
-            img = np.full(obs.shape[1:] + (3,), 255, dtype=np.uint8)
-            for ch in (0, 4, 3, 2, 1):
-                img[obs[ch] > 0] = colours[ch]
-            return np.kron(img, np.ones((16, 16, 1), dtype=np.uint8))
+    def _ansi(self) -> str:
         chars = np.where(self._layout.walls, "#", ".")
         chars[0, : self._held] = "k"  # the inventory row: one `k` per key held
         for pos in self._keys:

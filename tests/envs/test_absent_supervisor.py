@@ -9,7 +9,7 @@ import envs
 from envs import ConfigError
 from envs.absent_supervisor import MIN_DETOUR, AbsentSupervisorEnv
 from envs.cheese_maze import maze_distances
-from envs.coin_corridor import _MOVES
+from envs.grid import MOVES as _MOVES
 
 ENV_ID = "mesaprobe/AbsentSupervisor-v0"
 

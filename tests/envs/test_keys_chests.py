@@ -8,7 +8,7 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs import ConfigError
 from envs.cheese_maze import maze_distances
-from envs.coin_corridor import _MOVES
+from envs.grid import MOVES as _MOVES
 from envs.keys_chests import KeysChestsEnv, KeysLayout
 
 ENV_ID = "mesaprobe/KeysChests-v0"

@@ -1,0 +1,158 @@
+"""What the built-in grid worlds share: moves, argument checks, the step skeleton and rendering.
+
+Every built-in environment is a `GridEnv`: one agent moving `up`/`down`/`left`/`right` in a walled
+grid, observed as one-hot `(C, H, W)` channels named in `channels`, with per-episode regime `s`,
+candidate achievement in `info["achieved"]` and a `max_steps` truncation (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from numbers import Integral
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.errors import ConfigError
+
+ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
+MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)
+"""Row/column offsets of `ACTIONS`, in order."""
+
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "wall": (40, 40, 40),
+    "agent": (60, 120, 255),
+    "coin": (255, 200, 0),
+    "cheese": (255, 200, 0),
+    "key": (255, 200, 0),
+    "exit": (0, 200, 80),
+    "goal": (0, 200, 80),
+    "chest": (150, 80, 20),
+    "inventory": (255, 240, 120),
+    "punishment": (220, 40, 40),
+    "supervisor": (235, 225, 250),
+}
+"""RGB colour of each channel name in `render_mode="rgb_array"` (unknown names are grey)."""
+
+
+def maze_distances(walls: np.ndarray, start: tuple[int, int]) -> np.ndarray:
+    """Shortest-path lengths (grid moves) from `start` to every cell; -1 where unreachable."""
+    dist = np.full(walls.shape, -1, dtype=np.int64)
+    dist[start] = 0
+    queue = deque([start])
+    h, w = walls.shape
+    while queue:
+        r, c = queue.popleft()
+        for dr, dc in MOVES:
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < h and 0 <= nc < w and not walls[nr, nc] and dist[nr, nc] < 0:
+                dist[nr, nc] = dist[r, c] + 1
+                queue.append((nr, nc))
+    return dist
+
+
+def check_shift(shift: float) -> float:
+    """Return `shift` as a float, raising `ConfigError` unless it is a probability."""
+    try:
+        value = float(shift)
+    except (TypeError, ValueError):
+        raise ConfigError(f"shift must be a number in [0, 1], got {shift!r}.") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(
+            f"shift must lie in [0, 1] (the probability that an episode comes from the deployment "
+            f"distribution), got {value}. Use 0 for training-only and 1 for deployment-only episodes."
+        )
+    return value
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None, why: str = "") -> int:
+    """Return `value` as an int, raising `ConfigError` naming `name` unless `low <= value <= high`."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ConfigError(f"{name} must be an integer, got {value!r}.")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name} must be {bound}{why}, got {value}.")
+    return value
+
+
+def check_render_mode(render_mode: str | None, modes: list[str]) -> str | None:
+    """Raise `ConfigError` unless `render_mode` is None or one of `modes`."""
+    if render_mode is not None and render_mode not in modes:
+        raise ConfigError(f"render_mode must be None or one of {modes}, got {render_mode!r}.")
+    return render_mode
+
+
+class GridEnv(gym.Env):
+    """Base of the built-in grid worlds.
+
+    A subclass sets `channels` and `candidates`, draws its episode in `reset` (a layout with a
+    `walls` array, set as `self._layout`) and calls `self._start(agent)`; its `step` calls
+    `self._move(action)`, updates its objects and `self._achieved`, and returns with
+    `self._finish(terminated)`. It provides `_obs()`, `_info(...)` and `_ansi()`; rendering to
+    RGB paints the observation's channels with `PALETTE`.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
+    actions = ACTIONS
+    channels: tuple[str, ...] = ()
+    candidates: tuple[str, ...] = ()
+    underlay: tuple[str, ...] = ()
+    """Channels painted first in RGB renders (ones that cover the whole grid, like a supervisor flag)."""
+    max_steps: int = 100
+
+    _layout: Any = None
+
+    def _start(self, agent: tuple[int, int], achieved: dict[str, bool] | None = None) -> None:
+        """Begin an episode with the agent at `agent`."""
+        self._agent = agent
+        self._t = 0
+        self._achieved = {c: False for c in self.candidates} if achieved is None else dict(achieved)
+        self._done = False
+
+    def _move(self, action: Any) -> tuple[int, int]:
+        """Validate `action`, move the agent unless a wall is in the way, count the step."""
+        if self._layout is None or self._done:
+            raise gym.error.ResetNeeded("The episode has not started or has ended; call reset() before step().")
+        try:
+            a = int(action)
+        except (TypeError, ValueError):
+            a = -1
+        if not 0 <= a < len(self.actions):
+            raise ConfigError(f"action must be in 0..{len(self.actions) - 1}, got {action!r}.")
+        r, c = self._agent[0] + int(MOVES[a, 0]), self._agent[1] + int(MOVES[a, 1])
+        if not self._layout.walls[r, c]:
+            self._agent = (r, c)
+        self._t += 1
+        return self._agent
+
+    def _finish(self, terminated: bool) -> tuple[bool, bool]:
+        """`(terminated, truncated)` for this step; truncation after `max_steps` steps."""
+        terminated = bool(terminated)
+        truncated = bool(not terminated and self._t >= self.max_steps)
+        self._done = terminated or truncated
+        return terminated, truncated
+
+    def _obs(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _ansi(self) -> str:
+        raise NotImplementedError
+
+    def _rgb_background(self, img: np.ndarray) -> None:
+        """Paint anything drawn under the channels (e.g. a region); nothing by default."""
+
+    def render(self):
+        """`ansi`: the grid as text; `rgb_array`: 16×16 pixels per cell, agent on top."""
+        if self._layout is None:
+            return None
+        if self.render_mode != "rgb_array":
+            return self._ansi()
+        obs = self._obs()
+        img = np.full(obs.shape[1:] + (3,), 255, dtype=np.uint8)
+        self._rgb_background(img)
+        names = list(self.underlay) + [n for n in self.channels if n not in self.underlay and n != "agent"] + ["agent"]
+        for name in names:
+            img[obs[self.channels.index(name)] > 0] = PALETTE.get(name, (128, 128, 128))
+        return np.kron(img, np.ones((16, 16, 1), dtype=np.uint8))

@@ -38,12 +38,14 @@ def save_checkpoint(agent, path: str | os.PathLike[str], meta: dict[str, Any]) -
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the JSON description of a checkpoint directory written by `save_checkpoint`."""
     path = Path(path)
-    if not (path / WEIGHTS).is_file() or not (path / META).is_file():
+    meta = json.loads((path / META).read_text()) if (path / META).is_file() else None
+    # Planted agents carry no weights: their description alone rebuilds them.
+    if meta is None or (meta.get("kind") != "planted" and not (path / WEIGHTS).is_file()):
         raise ConfigError(
             f"{path} is not a mesaprobe agent checkpoint (expected {WEIGHTS} and {META} inside). "
             f"Create one with training.train(..., out=DIR) or training.save_agent."
         )
-    return json.loads((path / META).read_text())
+    return meta
 
 
 def load_weights(module, path: str | os.PathLike[str]) -> None:

@@ -21,6 +21,7 @@ from training.agent import SB3Agent
 from training.callbacks import ProgressCallback, SafetensorsCheckpointCallback
 from training.checkpoint import load_weights, read_meta, save_checkpoint
 from training.networks import default_policy_kwargs
+from training.planted import planted_agent
 
 
 @dataclass(frozen=True)
@@ -193,11 +194,22 @@ def save_agent(agent: SB3Agent, path: str | os.PathLike[str]) -> Path:
     return save_checkpoint(agent, path, getattr(agent, "meta", {"format": "mesaprobe-agent/1", "kind": "sb3-ppo"}))
 
 
-def load_agent(path: str | os.PathLike[str], *, device: str = "cpu") -> SB3Agent:
-    """Load an agent saved by `train(..., out=path)` or `save_agent` (no pickle involved)."""
+def load_agent(path: str | os.PathLike[str], *, device: str = "cpu"):
+    """Load an agent saved by `train(..., out=path)` or `save_agent`, or a study's planted agent (no pickle)."""
     meta = read_meta(path)
+    if meta.get("kind") == "planted":
+        # Planted agents have no weights: the goal and the environment rebuild them exactly.
+        agent = planted_agent(
+            meta["env_id"], meta["goal"], beta=float(meta.get("beta", 3.0)), name=meta.get("name"),
+            device=resolve_device(device), env_kwargs=meta.get("env_kwargs", {}),
+        )  # fmt: skip
+        agent.meta = meta
+        return agent
     if meta.get("kind") != "sb3-ppo":
-        raise ConfigError(f"{path}: unsupported agent kind {meta.get('kind')!r}; expected 'sb3-ppo'.")
+        raise ConfigError(
+            f"{path}: agent kind {meta.get('kind')!r} cannot be loaded here; 'sb3-ppo' and 'planted' agents can. "
+            f"A torch agent is rebuilt from its factory: rerun `mesaprobe study` with its config."
+        )
     settings = PPOSettings(**meta.get("settings", {}))
     env = make_vec_env(lambda: envs.make(meta["env_id"], **meta.get("env_kwargs", {})), n_envs=1)
     model = _build_model(env, settings, int(meta.get("seed", 0)), resolve_device(device))

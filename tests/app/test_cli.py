@@ -63,10 +63,23 @@ def test_same_seed_same_report(tiny_study, tmp_path):
     assert (tmp_path / "again" / "report.json").read_text() == (root / "out" / "report.json").read_text()
 
 
-def test_envs_lists_candidates():
-    proc = mesaprobe("envs")
-    assert proc.returncode == 0
-    assert "mesaprobe/CoinCorridor-v0" in proc.stdout and "coin, exit" in proc.stdout
+def test_envs_lists_candidates(tmp_path):
+    plugin = tmp_path / "my_envs.py"
+    plugin.write_text(
+        "import gymnasium as gym\n"
+        "gym.register('mesaprobe-mine/Corridor-v0', entry_point='envs.coin_corridor:CoinCorridorEnv')\n"
+    )
+    proc = mesaprobe("envs", "--plugin", plugin)
+    assert proc.returncode == 0, proc.stderr
+    for env_id, candidates in [
+        ("mesaprobe/CoinCorridor-v0", "coin, exit"),
+        ("mesaprobe/CheeseMaze-v0", "cheese, corner"),
+        ("mesaprobe/KeysChests-v0", "chests_opened"),
+        ("mesaprobe/AbsentSupervisor-v0", "goal, safe_goal"),
+        ("mesaprobe-mine/Corridor-v0", "coin, exit"),
+    ]:
+        line = next((ln for ln in proc.stdout.splitlines() if env_id in ln), "")
+        assert candidates in line, (env_id, proc.stdout)
 
 
 @pytest.mark.parametrize(

@@ -102,3 +102,16 @@ def test_clear_errors():
         PlantedPlanner(["wall", "agent", "coin"], ["up", "down"], "coin")
     with pytest.raises(ConfigError, match="beta"):
         PlantedPlanner(["wall", "agent", "coin"], ["up", "down", "left", "right"], "coin", beta=0)
+
+
+def test_a_study_planted_agent_loads_back(tmp_path):
+    import json
+
+    # What `mesaprobe study` writes for a planted agent (mesaprobe.agents.save_agent_description).
+    meta = {"format": "mesaprobe-agent/1", "kind": "planted", "name": "exit-seeker", "goal": "exit", "beta": 3.0}
+    meta |= {"env_id": "mesaprobe/CoinCorridor-v0", "env_kwargs": {"max_steps": 50}}
+    (tmp_path / "agent.json").write_text(json.dumps(meta))
+    agent = training.load_agent(tmp_path)
+    assert agent.name == "exit-seeker" and agent.module.goal_name == "exit"
+    obs, _ = envs.make("mesaprobe/CoinCorridor-v0").reset(seed=0)
+    assert agent.act(obs[None], deterministic=True).shape == (1,)

@@ -16,6 +16,7 @@ from analysis import CI_METHODS, CIMethod
 from envs.errors import ConfigError, suggest
 from mesaprobe.plugins import resolve_path
 from probes.estimators import PROBE_KINDS
+from training import PPOSettings
 
 AGENT_KINDS: tuple[str, ...] = ("sb3", "planted", "torch")
 PLANTED_LAYERS: tuple[str, ...] = ("goal", "planner", "policy")
@@ -37,6 +38,8 @@ class AgentConfig:
     """sb3: PPO environment steps."""
     seed: int | None = None
     """sb3: training seed; defaults to the study seed."""
+    ppo: dict[str, Any] = field(default_factory=dict)
+    """sb3: overrides of `training.PPOSettings` (e.g. `{network: planner, gamma: 0.99}`); unknown keys are errors."""
     goal: str | None = None
     """planted: what the planner pursues — an observation channel (exit, coin, cheese, ...) or 'corner'."""
     beta: float = 3.0
@@ -65,7 +68,16 @@ class AgentConfig:
             raise ConfigError(f"{where}.train_shift must be in [0, 1], got {self.train_shift}.")
         if self.total_timesteps < 1:
             raise ConfigError(f"{where}.total_timesteps must be >= 1, got {self.total_timesteps}.")
+        if self.ppo:
+            known = [f.name for f in dataclasses.fields(PPOSettings)]
+            for key in self.ppo:
+                if key not in known:
+                    raise ConfigError(
+                        f"{where}.ppo: unknown setting {key!r}.{suggest(str(key), known)} Valid: {', '.join(known)}."
+                    )
+            self.ppo_settings()  # PPOSettings validates the values
         misplaced = {
+            "ppo": bool(self.ppo) and self.kind != "sb3",
             "goal": self.goal is not None and self.kind != "planted",
             "factory": self.factory is not None and self.kind != "torch",
             "weights": self.weights is not None and self.kind != "torch",
@@ -73,7 +85,7 @@ class AgentConfig:
         }
         for key, bad in misplaced.items():
             if bad:
-                owner = "planted" if key == "goal" else "torch"
+                owner = {"goal": "planted", "ppo": "sb3"}.get(key, "torch")
                 raise ConfigError(f"{where}.{key} applies to kind: {owner} only; this agent has kind: {self.kind}.")
         if self.kind == "planted" and not self.goal:
             raise ConfigError(f"{where}: a planted agent needs goal: (an observation channel such as coin, or corner).")
@@ -87,6 +99,13 @@ class AgentConfig:
             raise ConfigError(f"{where}.beta must be > 0, got {self.beta}.")
         if self.layers is not None and not self.layers:
             raise ConfigError(f"{where}.layers must name at least one module (or be left out for the default).")
+
+    def ppo_settings(self) -> PPOSettings:
+        """`training.PPOSettings` with this agent's `ppo` overrides."""
+        try:
+            return PPOSettings(**self.ppo)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"agents[{self.name}].ppo: {exc}") from None
 
     @property
     def trained(self) -> bool:

@@ -72,6 +72,7 @@ def train_stage(
         shift=agent_cfg.train_shift,
         total_timesteps=total,
         seed=seed if agent_cfg.seed is None else agent_cfg.seed,
+        settings=agent_cfg.ppo_settings(),
         env_kwargs=env_kwargs,
         device=device,
         out=out,
@@ -231,10 +232,8 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     built: dict[str, training.Agent] = {}
     for agent_cfg in config.agents:
         if agent_cfg.trained:
-            resolve_modules(
-                training.make_agent(config.env, env_kwargs=config.env_kwargs),
-                agent_cfg.layers_or(config.collect.layers),
-            )
+            untrained = training.make_agent(config.env, env_kwargs=config.env_kwargs, settings=agent_cfg.ppo_settings())
+            resolve_modules(untrained, agent_cfg.layers_or(config.collect.layers))
         else:
             built[agent_cfg.name] = build_agent(
                 agent_cfg, env=config.env, env_kwargs=config.env_kwargs, device=config.device, seed=config.seed

@@ -184,6 +184,8 @@ def test_plugins_register_users_environments(tmp_path, capsys):
         ("{name: a, goal: coin}", "agents[a].goal applies to kind: planted only"),
         ("{name: a, kind: torch, factory: 'x.py:f'}", "a torch agent needs layers"),
         ("{name: a, kind: plantd, goal: coin}", "Did you mean 'planted'"),
+        ("{name: a, ppo: {gama: 0.9}}", "agents[a].ppo: unknown setting 'gama'. Did you mean 'gamma'"),
+        ("{name: a, kind: planted, goal: coin, ppo: {gamma: 0.9}}", "ppo applies to kind: sb3 only"),
     ],
 )
 def test_agent_config_errors(tmp_path, capsys, agent, message):

@@ -1,7 +1,8 @@
-"""Statistics: conditional-independence tests, the transport test, verdicts, figures and reports."""
+"""Statistics: conditional-independence tests, the transport test, verdicts, selection diagrams, figures and reports."""
 
 from analysis.calibration import RejectionRate, rejection_rate
 from analysis.ci import CI_METHODS, OWN_METHODS, CIMethod, CITestResult, choose_method, ci_test
+from analysis.graphs import GraphCheck, GraphReport, LocalTest, SelectionDiagram
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.scm import SCENARIOS, Scenario, simulate
 from analysis.transport import TransportResult, partially_linear_effect, transport_test
@@ -18,6 +19,10 @@ __all__ = [
     "simulate",
     "AgentVerdict",
     "CIMethod",
+    "GraphCheck",
+    "GraphReport",
+    "LocalTest",
+    "SelectionDiagram",
     "CITestResult",
     "TransportResult",
     "Verdict",

@@ -1,10 +1,18 @@
-"""Statistics: conditional-independence tests, the transport test, verdicts, selection diagrams, figures and reports."""
+"""Statistics: conditional-independence tests, the transport test, verdicts, selection diagrams, sensitivity, figures and reports."""
 
 from analysis.calibration import RejectionRate, rejection_rate
 from analysis.ci import CI_METHODS, OWN_METHODS, CIMethod, CITestResult, choose_method, ci_test
 from analysis.graphs import GraphCheck, GraphReport, LocalTest, SelectionDiagram
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.scm import SCENARIOS, Scenario, simulate
+from analysis.sensitivity import (
+    DirectEffect,
+    RegimeSensitivity,
+    SensitivityResult,
+    direct_effect,
+    refute_direct_effect,
+    regime_sensitivity,
+)
 from analysis.transport import TransportResult, partially_linear_effect, transport_test
 from analysis.verdicts import AgentVerdict, Verdict
 
@@ -19,6 +27,12 @@ __all__ = [
     "simulate",
     "AgentVerdict",
     "CIMethod",
+    "DirectEffect",
+    "RegimeSensitivity",
+    "SensitivityResult",
+    "direct_effect",
+    "refute_direct_effect",
+    "regime_sensitivity",
     "GraphCheck",
     "GraphReport",
     "LocalTest",

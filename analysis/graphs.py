@@ -98,8 +98,13 @@ class GraphReport:
             text = f"Rule 1 fails: {self.rule1.path}."
         rejected = [t for t in self.local_tests if t.rejected]
         if rejected:
-            text += " The data reject " + "; ".join(f"{t.statement} (p = {t.p_value:.2g})" for t in rejected)
-            text += ": the diagram misses an edge at the regime."
+            text += " The data reject " + "; ".join(
+                f"{t.statement} (p = {t.p_value:.2g}): a path from s to {t.node} bypasses "
+                + (", ".join(t.given) if t.given else "every other node")
+                + f" (e.g. an edge s → {t.node}) that the diagram lacks"
+                for t in rejected
+            )
+            text += "."
         elif self.local_tests:
             text += f" The data agree with its {len(self.local_tests)} implied independence(s) at the regime."
         return text
@@ -197,7 +202,9 @@ class SelectionDiagram:
         skeleton = self.graph.to_undirected(as_view=True)
         # Shortest first: the path users are shown is the simplest one that breaks the claim.
         for path in sorted(nx.all_simple_paths(skeleton, x, y), key=len):
-            if all(self._passes(path[i - 1], path[i], path[i + 1], z, z_and_ancestors) for i in range(1, len(path) - 1)):
+            if all(
+                self._passes(path[i - 1], path[i], path[i + 1], z, z_and_ancestors) for i in range(1, len(path) - 1)
+            ):
                 return tuple(path)
         return None
 
@@ -257,6 +264,10 @@ class SelectionDiagram:
         self._check_data(data)
         tests = []
         for x, parents in self.missing_regime_edges():
+            if _constant(data[x]) or _constant(data[self.regime]):
+                # A constant is independent of everything; ci_test would refuse it as untestable.
+                tests.append(LocalTest(x, parents, 1.0, False, "constant column"))
+                continue
             z = data[list(parents)].to_numpy(float) if parents else None
             r = ci_test(data[x].to_numpy(float), data[self.regime].to_numpy(float), z, method, groups=groups, seed=seed)
             tests.append(LocalTest(x, parents, float(r.p_value), bool(r.p_value <= alpha), r.method))
@@ -275,6 +286,8 @@ class SelectionDiagram:
             return {"skipped": f"latent nodes {sorted(self.latent)}: falsify_graph needs every node observed"}
 
         def independence(x, y, z=None) -> float:
+            if _constant(x) or _constant(y):
+                return 1.0
             return float(ci_test(x, y, z, "auto", seed=seed).p_value)
 
         rng_state = np.random.get_state()
@@ -304,17 +317,16 @@ class SelectionDiagram:
             "p_value_permutations_same_class": None if p_tpa is None else float(p_tpa),
         }
 
-    def check(self, data: pd.DataFrame | None = None, **kwargs) -> GraphReport:
+    def check(
+        self, data: pd.DataFrame | None = None, *, method: str = "auto", alpha: float = 0.05, groups=None, seed: int = 0
+    ) -> GraphReport:
         """Rule 1 and the path criterion, and with `data` the local tests and DoWhy's falsification."""
-        report = GraphReport(
-            sorted(self.graph.edges), sorted(self.latent), self.rule1(), self.path_criterion()
-        )  # fmt: skip
+        rule1, criterion = self.rule1(), self.path_criterion()
+        edges, latent = sorted(self.graph.edges), sorted(self.latent)
         if data is None:
-            return report
-        return GraphReport(
-            report.edges, report.latent, report.rule1, report.path_criterion,
-            self.local_tests(data, **kwargs), self.falsify(data, alpha=kwargs.get("alpha", 0.05)),
-        )  # fmt: skip
+            return GraphReport(edges, latent, rule1, criterion)
+        local = self.local_tests(data, method=method, alpha=alpha, groups=groups, seed=seed)
+        return GraphReport(edges, latent, rule1, criterion, local, self.falsify(data, alpha=alpha, seed=seed))
 
     def _check_data(self, data: pd.DataFrame) -> None:
         missing = [n for n in self.observed if n not in data.columns]
@@ -331,6 +343,11 @@ class SelectionDiagram:
     def __repr__(self) -> str:
         edges = ", ".join(f"{a}→{b}" for a, b in sorted(self.graph.edges))
         return f"SelectionDiagram({edges}; latent={sorted(self.latent)})"
+
+
+def _constant(values) -> bool:
+    a = np.asarray(values, dtype=float)
+    return bool(np.all(a == a.flat[0]))
 
 
 def _pair(edge) -> tuple[str, str, str]:

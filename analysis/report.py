@@ -43,6 +43,65 @@ def _fmt(x, digits: int = 3) -> str:
     return html.escape(str(x))
 
 
+def _sensitivity_section(candidate: str, sens: Mapping) -> str:
+    """The direct effect of the regime not through the candidate, and how robust it is to a hidden confounder."""
+    head = f"<h3>Sensitivity ({html.escape(candidate)} as <i>Y<sub>m</sub></i>)</h3>"
+    if "skipped" in sens:
+        return head + f"<p>Not computed: {html.escape(sens['skipped'])}</p>"
+    d, r = sens["direct_effect"], sens["refutation"]
+    rva = r.get("robustness_value_alpha")
+    reading = (
+        f"The regime changes Y_b by {d['nde']:+.3f} [{d['nde_ci'][0]:+.3f}, {d['nde_ci'][1]:+.3f}] not through "
+        f"{candidate} (natural direct effect; {d['total']:+.3f} in all). An unobserved confounder would have to "
+        f"explain {100 * r['robustness_value']:.0f} % of the residual variance of both s and Y_b to remove it"
+        + ("" if rva is None else f" ({100 * rva:.0f} % to make it insignificant at α = {r['significance_level']:g})")
+        + "."
+    )
+    rows = "".join(
+        f"<tr><td>{b['fraction_treatment']:g}× {html.escape(r['benchmark'])}</td><td>{_fmt(b['r2_treatment'])}</td>"
+        f"<td>{_fmt(b['r2_outcome'])}</td><td>{b['adjusted_estimate']:+.3f}</td></tr>"
+        for b in r["benchmarks"]
+    )
+    return (
+        f"{head}<p>{html.escape(reading)}<br><span class='warn'>Refuted estimand: {html.escape(r['estimand'])}.</span></p>"
+        f"<table><tr><th>confounder as strong as</th><th>partial R² with s</th><th>partial R² with Y_b</th>"
+        f"<th>adjusted direct effect</th></tr>{rows}</table>"
+    )
+
+
+def _graph_section(candidate: str, g: Mapping) -> str:
+    """The selection-diagram checks of one candidate: reading, Rule 1, path criterion, local tests, DoWhy."""
+    edges = ", ".join(f"{a} → {b}" for a, b in g["edges"])
+    rows = [(g["rule1"]["name"], g["rule1"])] + [(c["name"], c) for c in g["path_criterion"]]
+    out = [
+        f"<h3>Selection diagram ({html.escape(candidate)} as <i>Y<sub>m</sub></i>)</h3>",
+        f"<p><code>{html.escape(edges)}</code>{' (latent: ' + html.escape(', '.join(g['latent'])) + ')' if g['latent'] else ''}"
+        f"<br>{html.escape(g['reading'])}</p>",
+        "<table><tr><th>check</th><th>holds</th><th>why</th></tr>",
+    ]
+    out += [
+        f"<tr><td>{html.escape(name)}</td><td>{_fmt(c['holds'])}</td><td style='text-align:left'>"
+        f"{html.escape(c['reason'])}</td></tr>"
+        for name, c in rows
+    ]
+    out += [
+        f"<tr><td>data: {html.escape(t['statement'])}</td><td>{_fmt(not t['rejected'])}</td>"
+        f"<td style='text-align:left'>p = {_fmt(t['p_value'])} ({html.escape(t['method'])})</td></tr>"
+        for t in g.get("local_tests", [])
+    ]
+    f = g.get("falsify") or {}
+    if f:
+        text = f.get("skipped") or (
+            f"falsifiable: {_fmt(f.get('falsifiable'))}, falsified: {_fmt(f.get('falsified'))}; "
+            f"{f.get('violations')} of {f.get('tests')} local Markov conditions violated"
+        )
+        out.append(
+            f"<tr><td>DoWhy falsify_graph</td><td>–</td><td style='text-align:left'>{html.escape(text)}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
 def render_html(report: Mapping, figures: Mapping[str, tuple[bytes, str]]) -> str:
     """The HTML report: summary, per-agent tables and the figures (PNG inline) with their readings."""
     parts = [
@@ -93,6 +152,11 @@ def render_html(report: Mapping, figures: Mapping[str, tuple[bytes, str]]) -> st
                 f"<td>{_fmt(probe.get('score'))}</td><td>{_fmt(probe.get('control_score'))}</td></tr>"
             )
         parts.append("</table>")
+        for c in a["candidates"]:
+            if c.get("sensitivity"):
+                parts.append(_sensitivity_section(c["name"], c["sensitivity"]))
+            if c.get("graph"):
+                parts.append(_graph_section(c["name"], c["graph"]))
         for c in a["candidates"]:
             for w in c.get("warnings", []):
                 parts.append(f"<p class='warn'>⚠ {html.escape(c['name'])}: {html.escape(w)}</p>")

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.ci import CIMethod
+from analysis.graphs import SelectionDiagram
 from analysis.mesa import agent_verdict, mesa_condition
+from analysis.sensitivity import direct_effect, refute_direct_effect
 from analysis.transport import transport_test
+from envs.errors import DataError
 
 
 def behaviour_by_regime(episodes: pd.DataFrame, candidates: Sequence[str]) -> pd.DataFrame:
@@ -32,6 +35,7 @@ def analyse_agent(
     alpha: float = 0.05,
     margin: float = 0.1,
     mesa_threshold: float = 0.7,
+    diagram: SelectionDiagram | None = None,
     seed: int = 0,
 ) -> dict:
     """The report entry of one agent (DESIGN.md §4).
@@ -40,6 +44,11 @@ def analyse_agent(
     `achieved_<cand>` and `ym_<cand>` (the candidate signal). Returns a JSON-ready dict with
     `name`, `verdict`, `behaviour` (per regime) and `candidates` (per candidate: `name`,
     `mesa_condition`, `p_value`, `effect`, `effect_ci`, `verdict`, the probe used and warnings).
+    With `diagram` (a selection diagram over `s`, `y_m`, `y_b` and other episode columns), each
+    candidate that meets the mesa condition also gets `graph`: the diagram checked against the data
+    with that candidate's signal as `y_m` (`SelectionDiagram.check`); each also gets `sensitivity`:
+    the direct effect of `s` on `Y_b` not through `Y_m` and its robustness to an unobserved
+    confounder (`analysis.sensitivity`), or the reason it could not be computed.
     """
     mesa = mesa_condition(episodes, candidates, threshold=mesa_threshold).set_index("candidate")
     behaviour = behaviour_by_regime(episodes, candidates)
@@ -99,6 +108,11 @@ def analyse_agent(
                 "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
             }
         )
+        if meets:
+            frame = episodes.rename(columns={"return": "y_b", f"ym_{cand}": "y_m"})
+            entries[-1]["sensitivity"] = _sensitivity(frame, seed)
+            if diagram is not None:
+                entries[-1]["graph"] = diagram.check(frame, method=method, alpha=alpha, seed=seed).to_dict()
     verdict = agent_verdict(pairs)
     return {
         "name": name,
@@ -114,6 +128,16 @@ def analyse_agent(
         },
         "candidates": entries,
     }
+
+
+def _sensitivity(frame: pd.DataFrame, seed: int) -> dict:
+    """Direct effect and linear partial-R² robustness of one candidate, or `{"skipped": why}`."""
+    try:
+        effect = direct_effect(frame, seed=seed)
+        refutation = refute_direct_effect(frame, seed=seed)
+    except DataError as err:  # e.g. a constant Y_b (the goal always reached): nothing to explain away
+        return {"skipped": str(err)}
+    return {"direct_effect": effect.to_dict(), "refutation": refutation.to_dict()}
 
 
 def _reason(entries: list[dict], verdict: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from analysis import CI_METHODS, CIMethod
+from analysis import CI_METHODS, CIMethod, SelectionDiagram
 from envs.errors import ConfigError, suggest
 from mesaprobe.plugins import resolve_path
 from probes.estimators import PROBE_KINDS
@@ -181,8 +181,22 @@ class TransportConfig:
     """Equivalence margin on the scale of the episode return: 'transports' needs the interval inside ±margin."""
     mesa_threshold: float = 0.7
     """A candidate meets the mesa condition when its achievement rate is at least this in both regimes."""
+    graph: tuple[str, ...] = ("s -> y_m -> y_b",)
+    """Your selection diagram, checked for each candidate that meets the mesa condition (`report.json`
+    `candidates[].graph`): edges as 'a -> b' (chains allowed), 'a <-> b' for a latent common cause,
+    over `s`, `y_m` (the candidate), `y_b` (the return) and other episode columns. [] skips it."""
+    graph_latent: tuple[str, ...] = ()
+    """Nodes of `graph` that are not observed (no column in the data)."""
+
+    def diagram(self) -> SelectionDiagram | None:
+        """The `graph` as a `SelectionDiagram` (None when `graph` is empty)."""
+        return SelectionDiagram(self.graph, latent=self.graph_latent) if self.graph else None
 
     def __post_init__(self) -> None:
+        try:
+            self.diagram()
+        except ConfigError as err:
+            raise ConfigError(f"test.graph: {err}") from None
         if self.method not in CI_METHODS:
             raise ConfigError(
                 f"test.method must be one of {list(CI_METHODS)}, got {self.method!r}.{suggest(self.method, CI_METHODS)}"

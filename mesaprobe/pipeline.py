@@ -157,6 +157,7 @@ def test_stage(
         alpha=cfg.alpha,
         margin=cfg.margin,
         mesa_threshold=cfg.mesa_threshold,
+        diagram=cfg.diagram(),
         seed=seed,
     )
     entry = {"name": name, "train_shift": train_shift, **{k: v for k, v in entry.items() if k != "name"}}

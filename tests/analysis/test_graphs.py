@@ -114,6 +114,13 @@ def test_local_tests_condition_on_observed_parents_only():
     assert d.falsify(df.assign(U=0.0)) is not None  # extra columns are ignored
 
 
+def test_a_constant_outcome_is_independent_not_an_error():
+    report = SelectionDiagram.standard().check(_data(0.0).assign(y_b=1.0))
+    (t,) = report.local_tests
+    assert t.p_value == 1.0 and not t.rejected and t.method == "constant column"
+    assert report.falsify["violations"] == 0
+
+
 def test_latent_nodes_are_not_tested_and_skip_falsify():
     d = SelectionDiagram(["s -> y_m -> y_b", "s <-> y_b"])
     assert d.falsify(_data(0.0))["skipped"].startswith("latent nodes")

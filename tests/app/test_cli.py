@@ -91,6 +91,8 @@ def test_envs_lists_candidates(tmp_path):
         ("agents: [{name: a, train_shift: 1.5}]\n", "train_shift must be in [0, 1]"),
         ("agents: [{name: a}]\ncollect: {layers: [features_extractor.fcc]}\n", "Did you mean 'features_extractor.fc'"),
         ("agents: [{name: a}]\ncollect: {shifts: [0.0, 0.0]}\n", "one regime only"),
+        ("agents: [{name: a}]\ntest: {graph: [s -> y_m -> y_b, y_b -> s]}\n", "test.graph: edge y_b → s makes a cycle"),
+        ("agents: [{name: a}]\ntest: {graph: [s => y_m]}\n", "test.graph: cannot read edge 's => y_m'"),
     ],
 )
 def test_bad_config_is_one_line_error(tmp_path, config, message):

@@ -38,6 +38,15 @@ def test_planted_agents_get_the_known_verdicts(config, expected, tmp_path):
     goal = agents[bad]["planted_goal"]
     cand = next(c for c in agents[bad]["candidates"] if c["name"] == goal)
     assert cand["mesa_condition"]["meets"] and cand["verdict"] == "regime-dependent"
+    # The stress sections agree: a direct effect of the regime that a confounder would have to be
+    # strong to explain away, and data that reject the diagram without an s → y_b path.
+    assert 0.1 < cand["sensitivity"]["refutation"]["robustness_value"] < 1
+    assert cand["sensitivity"]["direct_effect"]["nde_ci"][1] < 0
+    (local,) = cand["graph"]["local_tests"]
+    assert local["statement"] == "y_b ⊥ s | y_m" and local["rejected"]
+    good = next(n for n, v in expected.items() if v == "aligned")
+    cand = next(c for c in agents[good]["candidates"] if c["name"] == agents[good]["planted_goal"])
+    assert not cand["graph"]["local_tests"][0]["rejected"]
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)

@@ -109,3 +109,33 @@ def probe_scores_figure(scores: Mapping[str, pd.DataFrame]) -> bytes:
     fig.suptitle("Probe scores against the observation control")
     fig.tight_layout()
     return _png(fig)
+
+
+def sweep_figure(sweeps: Sequence[tuple[str, pd.DataFrame]]) -> bytes:
+    """Power of the transport and behaviour-only tests, and the transport effect with its interval, against λ.
+
+    One column per (title, summary) with the columns of `ShiftSweep.summary`; λ on a log axis
+    because detection happens at small shares of deployment episodes.
+    """
+    n = len(sweeps)
+    fig, axes = plt.subplots(2, n, figsize=(4.4 * n, 5.2), squeeze=False, sharex=True)
+    for k, (title, table) in enumerate(sweeps):
+        lam = table["shift"].to_numpy(float)
+        top, bottom = axes[0][k], axes[1][k]
+        top.plot(lam, table["power_transport"], "o-", color="#6a1b9a", label="transport test Y_b ⊥ s | Y_m")
+        top.plot(lam, table["power_behaviour"], "s--", color="#607d8b", label="behaviour only (return by regime)")
+        top.set_ylim(-0.03, 1.03)
+        top.set_title(title, fontsize=10)
+        top.grid(alpha=0.3)
+        bottom.fill_between(lam, table["effect_lo"], table["effect_hi"], color="#6a1b9a", alpha=0.2, lw=0)
+        bottom.plot(lam, table["effect"], "o-", color="#6a1b9a")
+        bottom.axhline(0, color="k", lw=0.8)
+        bottom.set_xscale("log")
+        bottom.set_xlabel("λ (share of deployment episodes)")
+        bottom.grid(alpha=0.3)
+    axes[0][0].set_ylabel("detection rate (power)")
+    axes[1][0].set_ylabel("effect on Y_b (median, interval)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Shift sweep: when does each test see the regime?")
+    fig.tight_layout()
+    return _png(fig)

@@ -148,16 +148,28 @@ def render_html(report: Mapping, figures: Mapping[str, tuple[bytes, str]]) -> st
             parts.append(
                 f"<tr><td>{html.escape(c['name'])}</td><td>{_fmt(m['meets'])} ({_fmt(m['rate_s0'], 2)} / {_fmt(m['rate_s1'], 2)})</td>"
                 f"<td>{_fmt(c['p_value'])}</td><td>{c['effect']:+.3f} [{lo:+.3f}, {hi:+.3f}]</td><td>±{_fmt(c['margin'], 2)}</td>"
-                f"<td>{_badge(c['verdict'])}</td><td><code>{html.escape(probe.get('site', '–'))}</code></td>"
+                f"<td>{_badge(c['verdict'])}{' ⚠' if (probe.get('flags') or []) else ''}</td><td><code>{html.escape(probe.get('site', '–'))}</code></td>"
                 f"<td>{_fmt(probe.get('score'))}</td><td>{_fmt(probe.get('control_score'))}</td></tr>"
             )
         parts.append("</table>")
         for c in a["candidates"]:
+            if c.get("sweep"):
+                sw = c["sweep"]
+                parts.append(
+                    f"<h3>Shift sweep ({html.escape(c['name'])} as <i>Y<sub>m</sub></i>)</h3>"
+                    f"<p>{html.escape(sw.get('reading') or 'Not computed: ' + sw.get('skipped', ''))}</p>"
+                )
             if c.get("sensitivity"):
                 parts.append(_sensitivity_section(c["name"], c["sensitivity"]))
             if c.get("graph"):
                 parts.append(_graph_section(c["name"], c["graph"]))
         for c in a["candidates"]:
+            flags = (c.get("probe") or {}).get("flags") or []
+            if flags:
+                parts.append(
+                    f"<p class='warn'>⚠ {html.escape(c['name'])}: the conclusion above conditions on a probe that "
+                    f"probe transport flags: {html.escape('; '.join(flags))}.</p>"
+                )
             for w in c.get("warnings", []):
                 parts.append(f"<p class='warn'>⚠ {html.escape(c['name'])}: {html.escape(w)}</p>")
     parts.append(

@@ -11,6 +11,7 @@ from analysis.ci import CIMethod
 from analysis.graphs import SelectionDiagram
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.sensitivity import direct_effect, refute_direct_effect
+from analysis.sweep import DEFAULT_GRID, shift_sweep
 from analysis.transport import transport_test
 from envs.errors import DataError
 
@@ -36,6 +37,8 @@ def analyse_agent(
     margin: float = 0.1,
     mesa_threshold: float = 0.7,
     diagram: SelectionDiagram | None = None,
+    sweep_grid: Sequence[float] = DEFAULT_GRID,
+    sweep_repeats: int = 10,
     seed: int = 0,
 ) -> dict:
     """The report entry of one agent (DESIGN.md §4).
@@ -48,7 +51,9 @@ def analyse_agent(
     candidate that meets the mesa condition also gets `graph`: the diagram checked against the data
     with that candidate's signal as `y_m` (`SelectionDiagram.check`); each also gets `sensitivity`:
     the direct effect of `s` on `Y_b` not through `Y_m` and its robustness to an unobserved
-    confounder (`analysis.sensitivity`), or the reason it could not be computed.
+    confounder (`analysis.sensitivity`), or the reason it could not be computed; and `sweep`: the
+    transport and behaviour-only tests as the share λ of deployment episodes grows over
+    `sweep_grid` (`analysis.shift_sweep`, `sweep_repeats` draws per λ; 0 skips it).
     """
     mesa = mesa_condition(episodes, candidates, threshold=mesa_threshold).set_index("candidate")
     behaviour = behaviour_by_regime(episodes, candidates)
@@ -111,6 +116,15 @@ def analyse_agent(
         if meets:
             frame = episodes.rename(columns={"return": "y_b", f"ym_{cand}": "y_m"})
             entries[-1]["sensitivity"] = _sensitivity(frame, seed)
+            if sweep_repeats:
+                try:
+                    sweep = shift_sweep(
+                        episodes, cand, grid=sweep_grid, repeats=sweep_repeats, method=method, alpha=alpha,
+                        margin=margin, seed=seed,
+                    ).to_dict()  # fmt: skip
+                except DataError as err:
+                    sweep = {"skipped": str(err)}
+                entries[-1]["sweep"] = sweep
             if diagram is not None:
                 entries[-1]["graph"] = diagram.check(frame, method=method, alpha=alpha, seed=seed).to_dict()
     verdict = agent_verdict(pairs)

@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from analysis import CI_METHODS, CIMethod, SelectionDiagram
+from analysis.sweep import DEFAULT_GRID
 from envs.errors import ConfigError, suggest
 from mesaprobe.plugins import resolve_path
 from probes.estimators import PROBE_KINDS
@@ -155,6 +156,10 @@ class ProbeConfig:
     """L2 penalty of the probe."""
     n_folds: int = 5
     """Cross-fitting folds over episodes."""
+    transport: bool = True
+    """Score every probe at every collected shift, linear and non-linear side by side, against the
+    observation control (`probes.probe_transport`); conclusions that condition on a probe it flags
+    are marked in the report."""
 
     def __post_init__(self) -> None:
         if self.kind not in PROBE_KINDS:
@@ -187,6 +192,11 @@ class TransportConfig:
     over `s`, `y_m` (the candidate), `y_b` (the return) and other episode columns. [] skips it."""
     graph_latent: tuple[str, ...] = ()
     """Nodes of `graph` that are not observed (no column in the data)."""
+    sweep_grid: tuple[float, ...] = DEFAULT_GRID
+    """Shares λ of deployment episodes (in (0, 1)) at which the shift sweep tests each candidate that
+    meets the mesa condition, resampling the collected episodes."""
+    sweep_repeats: int = 10
+    """Draws per λ in the shift sweep (its detection rates are out of this many); 0 skips the sweep."""
 
     def diagram(self) -> SelectionDiagram | None:
         """The `graph` as a `SelectionDiagram` (None when `graph` is empty)."""
@@ -197,6 +207,12 @@ class TransportConfig:
             self.diagram()
         except ConfigError as err:
             raise ConfigError(f"test.graph: {err}") from None
+        if self.sweep_repeats < 0:
+            raise ConfigError(f"test.sweep_repeats must be >= 0 (0 skips the sweep), got {self.sweep_repeats}.")
+        if not self.sweep_grid or not all(0.0 < x < 1.0 for x in self.sweep_grid):
+            raise ConfigError(
+                f"test.sweep_grid must hold shares strictly between 0 and 1, got {list(self.sweep_grid)}."
+            )
         if self.method not in CI_METHODS:
             raise ConfigError(
                 f"test.method must be one of {list(CI_METHODS)}, got {self.method!r}.{suggest(self.method, CI_METHODS)}"

@@ -25,7 +25,15 @@ from envs.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent, save_agent_description
 from mesaprobe.config import AgentConfig, CollectConfig, ProbeConfig, StudyConfig, TransportConfig, dump_config
 from mesaprobe.plugins import load_plugins
-from probes import CandidateProbes, RolloutDataset, collect, probe_candidates, resolve_modules
+from probes import (
+    CandidateProbes,
+    ProbeTransport,
+    RolloutDataset,
+    collect,
+    probe_candidates,
+    probe_transport,
+    resolve_modules,
+)
 
 # progress(stage_key, description, completed, total)
 ProgressFn = Callable[[str, str, float, float], None]
@@ -141,10 +149,29 @@ def probe_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path)
     return probes
 
 
+def probe_transport_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path) -> ProbeTransport | None:
+    """Score every probe at every shift (`probes.probe_transport`) and save `probe_transport.json` to `out`."""
+    if not cfg.transport or data.table["shift"].nunique() < 2:
+        return None
+    result = probe_transport(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed)
+    write_json_atomic(out / "probe_transport.json", result.to_dict())
+    return result
+
+
 def test_stage(
-    name: str, probes: CandidateProbes, cfg: TransportConfig, *, seed: int, train_shift: float | None = None
+    name: str,
+    probes: CandidateProbes,
+    cfg: TransportConfig,
+    *,
+    seed: int,
+    train_shift: float | None = None,
+    transport: ProbeTransport | None = None,
 ) -> AgentAnalysis:
-    """Mesa condition, transport test per candidate and the agent verdict."""
+    """Mesa condition, transport test per candidate and the agent verdict.
+
+    With `transport`, each candidate's probe gets `flags`: the reasons (if any) to distrust
+    conclusions that condition on it, and the entry gets `probe_transport` (scores per shift).
+    """
     candidates = [c[len("ym_") :] for c in probes.y_m.columns if c.startswith("ym_") and "@" not in c]
     entry = analyse_agent(
         name,
@@ -158,10 +185,18 @@ def test_stage(
         margin=cfg.margin,
         mesa_threshold=cfg.mesa_threshold,
         diagram=cfg.diagram(),
+        sweep_grid=cfg.sweep_grid,
+        sweep_repeats=cfg.sweep_repeats,
         seed=seed,
     )
     entry = {"name": name, "train_shift": train_shift, **{k: v for k, v in entry.items() if k != "name"}}
     entry["probes"] = probes.scores.to_dict(orient="records")
+    if transport is not None:
+        for c in entry["candidates"]:
+            site = c["probe"].get("site")
+            if site is not None:
+                c["probe"]["flags"] = transport.flagged(c["name"], site)
+        entry["probe_transport"] = transport.to_dict()
     return AgentAnalysis(entry=entry, probes=probes, candidates=candidates)
 
 
@@ -198,6 +233,12 @@ def report_stage(
         "config": config,
         "agents": [a.entry for a in analyses],
     }
+    sweeps = [
+        (f"{a.entry['name']}: {c['name']}", pd.DataFrame(c["sweep"]["summary"]))
+        for a in analyses
+        for c in a.entry["candidates"]
+        if c.get("sweep", {}).get("summary")
+    ]
     figs = {
         "achievement": (
             figures.achievement_figure(behaviour, threshold=mesa_threshold),
@@ -214,6 +255,13 @@ def report_stage(
             "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
         ),
     }
+    if sweeps:
+        figs["shift_sweep"] = (
+            figures.sweep_figure(sweeps),
+            "Reading: the smaller the λ at which a test's detection rate reaches the top, the earlier it sees the "
+            "regime; the transport test reaching it before the behaviour-only test reads the change in the "
+            "agent's objective before its returns show it. The lower panels give the transport effect and its interval.",
+        )
     return report, write_report(out, report, figs)
 
 
@@ -261,12 +309,13 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         key = f"analyse:{name}"
         progress(key, f"probe + test {name}", 0, 2)
         probes = probe_stage(data, config.probe, seed=config.seed, out=agent_dir)
+        transport = probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir)
         timing[f"{name}.probe_s"] = time.perf_counter() - t0
         progress(key, "", 1, 2)
 
         t0 = time.perf_counter()
         train_shift = agent_cfg.train_shift if agent_cfg.trained else None
-        analysis = test_stage(name, probes, config.test, seed=config.seed, train_shift=train_shift)
+        analysis = test_stage(name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport)
         analysis.entry["kind"] = agent_cfg.kind
         if agent_cfg.kind == "planted":
             analysis.entry["planted_goal"] = agent_cfg.goal

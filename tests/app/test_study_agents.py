@@ -44,6 +44,12 @@ def test_planted_agents_get_the_known_verdicts(config, expected, tmp_path):
     assert cand["sensitivity"]["direct_effect"]["nde_ci"][1] < 0
     (local,) = cand["graph"]["local_tests"]
     assert local["statement"] == "y_b ⊥ s | y_m" and local["rejected"]
+    # Probe transport ran (pooled: at shift 0 both candidates are always achieved) and its flags
+    # reach every candidate whose conclusion conditions on a probe.
+    for agent in agents.values():
+        assert agent["probe_transport"]["fit_on"] == "pooled"
+        assert all(isinstance(c["probe"]["flags"], list) for c in agent["candidates"])
+    assert (tmp_path / "agents" / bad / "probe_transport.json").is_file()
     good = next(n for n, v in expected.items() if v == "aligned")
     cand = next(c for c in agents[good]["candidates"] if c["name"] == agents[good]["planted_goal"])
     assert not cand["graph"]["local_tests"][0]["rejected"]

@@ -1,0 +1,633 @@
+"""Do the probes transport? Score every candidate read-out at every shift, linear and non-linear.
+
+A probe that reads a candidate objective well on the distribution it was fitted on says little by
+itself: a latent is meaningful only if the read-out keeps predicting across distributions (and
+the best linear fit of a mis-specified model depends on where it was fitted). `probe_transport`
+fits each (candidate, site, family) probe either on the episodes of one shift (the training
+shift), cross-fitted so the in-distribution score is out-of-fold, and scores it out-of-sample at
+every other shift (`fit_on="train_shift"`), or cross-fits it over the episodes of all shifts and
+scores the out-of-fold read-out within each shift (`fit_on="pooled"`, what the study's own probe
+does; the default picks it when the training shift's labels are (nearly) one class) — next to the
+same probe on the raw observation (the control) and next to a non-linear probe of the same
+target. `SpatialProbe` reads a target *cell* out of grid-shaped activations `(n, C, H, W)`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from envs.errors import ConfigError, DataError, unknown_name
+from probes.candidates import CONTROL_SITE, _folds
+from probes.dataset import RolloutDataset
+from probes.estimators import MIN_CLASS, LinearProbe, probe_score
+
+LINEAR_KINDS: tuple[str, ...] = ("logistic",)
+NONLINEAR_KINDS: tuple[str, ...] = ("mlp",)
+TRANSPORT_KINDS: tuple[str, ...] = LINEAR_KINDS + NONLINEAR_KINDS
+FIT_ON: tuple[str, ...] = ("auto", "train_shift", "pooled")
+CONTROL_MARGIN = 0.02
+"""A probe must beat the control's AUC by more than this at every shift to count as better."""
+
+
+class MLPProbe(BaseEstimator):
+    """A small non-linear read-out of a binary target: standardise, one hidden ReLU layer, sigmoid.
+
+    sklearn's `MLPClassifier` (`hidden` units, L2 penalty `alpha`, Adam, early stopping on a
+    stratified 15% validation split, fixed `random_state`). Early stopping is switched off when a
+    class has too few rows to split. Same interface as `LinearProbe`: `predict` is P(target = 1),
+    `score` is ROC AUC, and a constant training target gives a constant probe (`constant_`).
+    """
+
+    def __init__(self, hidden: int = 16, alpha: float = 1e-3, random_state: int = 0, max_iter: int = 400) -> None:
+        self.hidden = hidden
+        self.alpha = alpha
+        self.random_state = random_state
+        self.max_iter = max_iter
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> MLPProbe:
+        """Fit on activations `X (n, d)` and binary targets `y (n,)`."""
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1).astype(int)
+        self.constant_ = float(y[0]) if np.all(y == y[0]) else None
+        if self.constant_ is None:
+            early = int(np.bincount(y).min()) >= 5 and len(y) >= 30
+            head = MLPClassifier(
+                hidden_layer_sizes=(int(self.hidden),),
+                alpha=self.alpha,
+                learning_rate_init=1e-2,
+                max_iter=self.max_iter,
+                early_stopping=early,
+                validation_fraction=0.15,
+                n_iter_no_change=20,
+                random_state=self.random_state,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.model_ = make_pipeline(StandardScaler(), head).fit(X, y)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """P(target = 1) `(n,)`."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.constant_ is not None:
+            return np.full(X.shape[0], self.constant_)
+        return self.model_.predict_proba(X)[:, 1]
+
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """ROC AUC of `predict(X)` against `y` (NaN when undefined, see `probe_score`)."""
+        return probe_score("logistic", y, self.predict(X))
+
+
+def _make(kind: str, alpha: float, seed: int):
+    if kind == "logistic":
+        return LinearProbe("logistic", alpha)
+    return MLPProbe(random_state=seed)
+
+
+def _cross_fit(kind: str, X: np.ndarray, y: np.ndarray, *, alpha: float, n_folds: int, seed: int) -> np.ndarray:
+    # The folds of `probes.candidates.cross_fit`, so the logistic scores equal `probe_candidates`'.
+    pred = np.empty(len(y), dtype=np.float64)
+    for train_idx, test_idx in _folds(y.astype(int), n_folds, seed):
+        pred[test_idx] = _make(kind, alpha, seed).fit(X[train_idx], y[train_idx]).predict(X[test_idx])
+    return pred
+
+
+def _why_nan(y: np.ndarray) -> str:
+    n_pos = int(y.sum())
+    if n_pos in (0, len(y)):
+        return f"labels all {'achieved' if n_pos else 'not achieved'} ({len(y)} episodes): AUC undefined"
+    return f"rarer class has {min(n_pos, len(y) - n_pos)} < {MIN_CLASS} episodes: AUC not reported"
+
+
+def _num(x: Any) -> Any:
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, (list, tuple)):
+        return [_num(v) for v in x]
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return x
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _num(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+@dataclass(frozen=True)
+class ProbeTransport:
+    """Scores of every (candidate, site, kind) probe at every shift, and the flags they raise.
+
+    `fit_on` says how the probes were fitted and `fit_on_reason` why (see `probe_transport`):
+
+    - `"train_shift"`: fitted on the episodes at `train_shift`; the score there is out-of-fold,
+      elsewhere out-of-sample. `reference_score` is `train_score`.
+    - `"pooled"`: cross-fitted over the episodes of all shifts; every shift's score is the
+      out-of-fold read-out restricted to that shift's episodes (so every row is in distribution),
+      and `pooled_score` is the out-of-fold score over all episodes. `reference_score` is
+      `pooled_score`.
+
+    `scores` (long): `candidate`, `site`, `kind`, `shift`, `score` (ROC AUC), `n` (episodes),
+    `positive_rate`, `in_distribution` (the probe saw other episodes of this shift: the training
+    shift only under `"train_shift"`, every shift under `"pooled"`), `note` (why a score is NaN).
+    `flags`: one row per (candidate, site, kind) with `train_score` (score at `train_shift`),
+    `pooled_score` (NaN under `"train_shift"`), `reference_score`, `worst_shift` / `worst_score`
+    / `drop` (the lowest score at a shift compared — every other shift under `"train_shift"`,
+    every shift under `"pooled"` — and how far it is below `reference_score`), `drops` (drop >
+    `drop_tolerance`), `control_shifts` (shifts where the probe does not beat the control's score
+    by more than `control_margin`), `control_pooled` (the same on the pooled score; `"pooled"`
+    only), `no_better_than_control` (either), `nonlinear_gap` (best non-linear minus linear
+    reference score), `misspecified` (on linear rows: gap > `drop_tolerance`), `transports`
+    (assessed and neither `drops` nor `no_better_than_control`), `is_control` and `note`.
+    """
+
+    scores: pd.DataFrame
+    flags: pd.DataFrame
+    train_shift: float
+    shifts: list[float]
+    kinds: list[str]
+    drop_tolerance: float
+    control_margin: float
+    n_folds: int
+    seed: int
+    meta: dict = field(default_factory=dict)
+    fit_on: str = "train_shift"
+    fit_on_reason: str = ""
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Per kind, one row per episode (`episode`, `shift`, `ym_<cand>@<site>`): the read-out the scores
+    were computed from (out-of-fold under `"pooled"`, the same as `probe_candidates`' `y_m` for the
+    logistic kind; under `"train_shift"` out-of-fold at the training shift, out-of-sample elsewhere,
+    NaN when the training labels are one class). Not in `to_dict`."""
+
+    @property
+    def _where(self) -> str:
+        if self.fit_on == "pooled":
+            return "pooled over all shifts"
+        return f"at the training shift {self.train_shift:g}"
+
+    def flagged(self, candidate: str, site: str) -> list[str]:
+        """Reasons (sentences) to distrust a conclusion that conditions on this (candidate, site) probe."""
+        if candidate not in set(self.flags["candidate"]):
+            raise unknown_name("candidate", candidate, sorted(set(self.flags["candidate"])))
+        rows = self.flags[self.flags["candidate"] == candidate]
+        if site not in set(rows["site"]):
+            raise unknown_name("activation site", site, sorted(set(rows["site"])))
+        reasons = []
+        for row in rows[rows["site"] == site].itertuples(index=False):
+            tag = f"{row.kind} probe of {candidate!r} at {site!r}"
+            if not np.isfinite(row.reference_score):
+                reasons.append(f"{tag}: score undefined {self._where} ({row.note})")
+                continue
+            if row.drops:
+                reasons.append(
+                    f"{tag} does not transport: AUC {row.reference_score:.3f} {self._where} "
+                    f"falls to {row.worst_score:.3f} at shift {row.worst_shift:g}"
+                )
+            if row.no_better_than_control:
+                where = [f"at shift(s) {', '.join(f'{s:g}' for s in row.control_shifts)}"] if row.control_shifts else []
+                where += ["pooled over all shifts"] if row.control_pooled else []
+                reasons.append(f"{tag} is no better than the observation control {' and '.join(where)}")
+            if row.misspecified:
+                reasons.append(
+                    f"{tag} is mis-specified: a non-linear probe beats it by {row.nonlinear_gap:.3f} AUC {self._where}"
+                )
+        return reasons
+
+    def to_dict(self) -> dict:
+        """Plain JSON (NaN becomes null)."""
+        return {
+            "train_shift": float(self.train_shift),
+            "shifts": [float(s) for s in self.shifts],
+            "kinds": list(self.kinds),
+            "drop_tolerance": float(self.drop_tolerance),
+            "control_margin": float(self.control_margin),
+            "n_folds": int(self.n_folds),
+            "seed": int(self.seed),
+            "fit_on": self.fit_on,
+            "fit_on_reason": self.fit_on_reason,
+            "meta": {k: _num(v) for k, v in self.meta.items()},
+            "scores": _records(self.scores),
+            "flags": _records(self.flags),
+        }
+
+    def _repr_html_(self) -> str:
+        wide = self.scores.pivot_table(
+            index=["candidate", "site", "kind"], columns="shift", values="score", dropna=False
+        )
+        pooled = self.fit_on == "pooled"
+        train = "" if pooled else " (train)"
+        wide.columns = [f"shift {s:g}" + (train if s == self.train_shift else "") for s in wide.columns]
+        if pooled:
+            wide["pooled"] = self.flags.set_index(["candidate", "site", "kind"])["pooled_score"].reindex(wide.index)
+        cols = ["candidate", "site", "kind", "drops", "worst_shift", "no_better_than_control", "misspecified"]
+        cols += ["transports", "note"]
+        shifts = ", ".join(f"{s:g}" for s in self.shifts)
+        if pooled:
+            fitted = f"cross-fitted ({self.n_folds}-fold) over all episodes, scored within each shift ({shifts})"
+        else:
+            fitted = f"trained at shift {self.train_shift:g}, scored at {shifts} ({self.n_folds}-fold in distribution)"
+        return (
+            f"<b>ProbeTransport</b>: {html.escape(fitted)}; fit_on=<code>{self.fit_on}</code> "
+            f"({html.escape(self.fit_on_reason)}); "
+            f"ROC AUC{wide.to_html(float_format='%.3f', na_rep='NaN')}"
+            f"<b>Flags</b> (drop tolerance {self.drop_tolerance:g}, control margin {self.control_margin:g})"
+            f"{self.flags[cols].to_html(index=False, float_format='%.3f', na_rep='')}"
+        )
+
+
+def _check_args(kinds, n_folds, drop_tolerance, control_margin, fit_on) -> list[str]:
+    if fit_on not in FIT_ON:
+        raise ConfigError(str(unknown_name("fit_on", str(fit_on), FIT_ON)))
+    kinds = list(kinds)
+    if not kinds:
+        raise ConfigError("kinds must name at least one probe family, e.g. ('logistic', 'mlp').")
+    for kind in kinds:
+        if kind not in TRANSPORT_KINDS:
+            raise ConfigError(str(unknown_name("probe kind", str(kind), TRANSPORT_KINDS)))
+    if len(set(kinds)) != len(kinds):
+        raise ConfigError(f"kinds must not repeat, got {kinds}.")
+    if int(n_folds) != n_folds or n_folds < 2:
+        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds}.")
+    if not 0.0 <= drop_tolerance < 1.0:
+        raise ConfigError(f"drop_tolerance must be in [0, 1), got {drop_tolerance}.")
+    if not 0.0 <= control_margin < 1.0:
+        raise ConfigError(f"control_margin must be in [0, 1), got {control_margin}.")
+    return kinds
+
+
+def _fit_on_choice(
+    fit_on: str, ys: dict[str, np.ndarray], train_mask: np.ndarray, train_shift: float
+) -> tuple[str, str]:
+    """Which fitting scheme `fit_on="auto"` resolves to, and why."""
+    short = []
+    for cand, y in ys.items():
+        y_tr = y[train_mask]
+        n_pos = int(y_tr.sum())
+        if min(n_pos, len(y_tr) - n_pos) < MIN_CLASS:
+            short.append(f"{cand!r} ({n_pos} of {len(y_tr)} achieved)")
+    if fit_on == "train_shift":
+        return fit_on, "requested" + (f"; training shift too one-sided for {', '.join(short)}" if short else "")
+    if fit_on == "pooled":
+        return fit_on, "requested"
+    if short:
+        return "pooled", (
+            f"auto: at the training shift {train_shift:g} the rarer class has fewer than {MIN_CLASS} episodes "
+            f"for {', '.join(short)}, so no probe can be fitted there; cross-fitted over all shifts instead"
+        )
+    return "train_shift", (
+        f"auto: every candidate has at least {MIN_CLASS} episodes of each class at the training shift {train_shift:g}"
+    )
+
+
+def probe_transport(
+    data: RolloutDataset,
+    *,
+    candidates: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    kinds: Sequence[str] = ("logistic", "mlp"),
+    train_shift: float | None = None,
+    fit_on: Literal["auto", "train_shift", "pooled"] = "auto",
+    n_folds: int = 5,
+    seed: int = 0,
+    drop_tolerance: float = 0.05,
+    control_margin: float = CONTROL_MARGIN,
+    alpha: float = 1.0,
+) -> ProbeTransport:
+    """Score each (candidate, site, kind) probe at every shift in `data`.
+
+    The unit is that of `probe_candidates`: one row per episode, features are the activations at
+    the episode's first step, the target is whether the episode achieved the candidate. Two
+    fitting schemes (`fit_on`):
+
+    - `"train_shift"`: probes are fitted on the episodes at `train_shift` (default: the smallest
+      shift present); their score there is out-of-fold (`n_folds`, the same folds as
+      `probe_candidates`, so the logistic score equals `probe_candidates`' on those episodes); at
+      every other shift the probe refitted on all training episodes is scored out-of-sample.
+      `drops` compares every other shift with the training shift's score.
+    - `"pooled"`: probes are cross-fitted over the episodes of all shifts (`n_folds` folds of
+      episodes stratified by label, the folds of `probe_candidates`, so the logistic out-of-fold
+      read-out equals its `ym_<cand>@<site>`), and that read-out is scored within each shift and
+      over all episodes (`pooled_score`). `drops` compares each shift with the pooled score;
+      the control and the non-linear probes are compared per shift and on the pooled score.
+    - `"auto"` (default): `"train_shift"` when every candidate has at least `MIN_CLASS` episodes
+      of each class at the training shift, else `"pooled"` (a competent agent achieves its
+      candidates in nearly every training episode, leaving nothing to fit there).
+
+    The choice and its reason are recorded in `fit_on` / `fit_on_reason`. Kinds: `"logistic"`
+    (`LinearProbe`, L2 `alpha`) and `"mlp"` (`MLPProbe`, random_state `seed`). The observation
+    site `obs` is always scored (it is the control) when the dataset has it. Scores are ROC AUC; a
+    shift whose labels are one class (or whose rarer class has under `MIN_CLASS` episodes) gets
+    NaN and a `note`.
+    """
+    kinds = _check_args(kinds, n_folds, drop_tolerance, control_margin, fit_on)
+    candidates = list(candidates) if candidates is not None else data.candidates
+    if not candidates:
+        raise DataError("the dataset records no candidates (no achieved_<cand> columns).")
+    for cand in candidates:
+        if cand not in data.candidates:
+            raise unknown_name("candidate", cand, data.candidates)
+    sites = list(sites) if sites is not None else data.sites
+    for site in sites:
+        if site not in data.activations:
+            raise unknown_name("activation site", site, data.sites)
+    has_control = CONTROL_SITE in data.activations
+    if has_control and CONTROL_SITE not in sites:
+        sites.append(CONTROL_SITE)
+    if not sites:
+        raise DataError("the dataset has no activation sites to probe.")
+
+    first = data.first_steps()
+    episodes = data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()].reset_index()
+    shift_col = episodes["shift"].to_numpy(dtype=np.float64)
+    shifts = sorted(float(s) for s in np.unique(shift_col[np.isfinite(shift_col)]))
+    if len(shifts) < 2:
+        raise DataError(f"transport needs episodes at two or more shifts; the dataset has only {shifts}.")
+    if train_shift is None:
+        train_shift = shifts[0]
+    else:
+        match = [s for s in shifts if np.isclose(s, float(train_shift))]
+        if not match:
+            raise ConfigError(f"train_shift {train_shift} is not a shift of the dataset; shifts present: {shifts}.")
+        train_shift = match[0]
+    masks = {s: np.isclose(shift_col, s) for s in shifts}
+    ys = {cand: episodes[f"achieved_{cand}"].to_numpy().astype(float) for cand in candidates}
+    fit_on, fit_on_reason = _fit_on_choice(fit_on, ys, masks[train_shift], train_shift)
+    pooled = fit_on == "pooled"
+    n_fit = len(episodes) if pooled else int(masks[train_shift].sum())
+    if n_fit < 2 * n_folds:
+        where = "the dataset" if pooled else f"the training shift {train_shift:g}"
+        raise DataError(f"{where} has {n_fit} episodes; need at least {2 * n_folds}.")
+
+    rows, pooled_scores = [], {}
+    readouts: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in kinds}
+    for cand in candidates:
+        y_all = ys[cand]
+        y_tr = y_all[masks[train_shift]]
+        train_single = bool(np.all(y_tr == y_tr[0]))
+        for site in sites:
+            X_all = np.asarray(first.site(site), dtype=np.float64).reshape(len(first), -1)
+            X_tr = X_all[masks[train_shift]]
+            for kind in kinds:
+                # The read-out every score below is computed from: out-of-fold over all episodes
+                # (pooled), or out-of-fold at the training shift and out-of-sample elsewhere.
+                pred = np.full(len(y_all), np.nan)
+                if pooled:
+                    pred = _cross_fit(kind, X_all, y_all, alpha=alpha, n_folds=n_folds, seed=seed)
+                    pooled_scores[(cand, site, kind)] = probe_score("logistic", y_all, pred)
+                elif not train_single:
+                    tr = masks[train_shift]
+                    pred[tr] = _cross_fit(kind, X_tr, y_tr, alpha=alpha, n_folds=n_folds, seed=seed)
+                    pred[~tr] = _make(kind, alpha, seed).fit(X_tr, y_tr).predict(X_all[~tr])
+                readouts[kind][f"ym_{cand}@{site}"] = pred
+                for s in shifts:
+                    y = y_all[masks[s]]
+                    note = ""
+                    if not pooled and train_single:
+                        score = float("nan")
+                        note = f"training-shift labels all one class ({int(y_tr[0])}): no probe"
+                    else:
+                        score = probe_score("logistic", y, pred[masks[s]])
+                    if not note and not np.isfinite(score):
+                        note = _why_nan(y)
+                    rows.append(
+                        {
+                            "candidate": cand,
+                            "site": site,
+                            "kind": kind,
+                            "shift": s,
+                            "score": score,
+                            "n": len(y),
+                            "positive_rate": float(y.mean()) if len(y) else float("nan"),
+                            "in_distribution": pooled or s == train_shift,
+                            "note": note,
+                        }
+                    )
+    scores = pd.DataFrame(rows)
+    keys = episodes[["episode", "shift"]].reset_index(drop=True)
+    predictions = {kind: pd.concat([keys, pd.DataFrame(cols)], axis=1) for kind, cols in readouts.items()}
+    pooled_notes = {cand: _why_nan(y) for cand, y in ys.items()}
+    flags = _flags(
+        scores,
+        train_shift,
+        kinds,
+        has_control,
+        drop_tolerance,
+        control_margin,
+        pooled_scores if pooled else None,
+        pooled_notes,
+    )
+    meta = {k: data.meta[k] for k in ("env", "run", "seed") if k in data.meta}
+    return ProbeTransport(
+        scores,
+        flags,
+        train_shift,
+        shifts,
+        kinds,
+        drop_tolerance,
+        control_margin,
+        int(n_folds),
+        seed,
+        meta,
+        fit_on,
+        fit_on_reason,
+        predictions,
+    )
+
+
+def _flags(
+    scores, train_shift, kinds, has_control, drop_tolerance, control_margin, pooled_scores, pooled_notes
+) -> pd.DataFrame:
+    # `pooled_scores` is None under fit_on="train_shift", else {(cand, site, kind): pooled out-of-fold AUC}.
+    pooled = pooled_scores is not None
+    by = scores.set_index(["candidate", "site", "kind", "shift"])["score"]
+    rows = []
+    for (cand, site, kind), grp in scores.groupby(["candidate", "site", "kind"], sort=False):
+        per_shift = dict(zip(grp["shift"], grp["score"], strict=True))
+        train = per_shift[train_shift]
+        pooled_score = pooled_scores[(cand, site, kind)] if pooled else float("nan")
+        ref = pooled_score if pooled else train
+        others = {s: v for s, v in per_shift.items() if (pooled or s != train_shift) and np.isfinite(v)}
+        notes = []
+        worst_shift = worst = drop = float("nan")
+        if others:
+            worst_shift = min(others, key=others.get)
+            worst = others[worst_shift]
+            drop = ref - worst
+        drops = bool(np.isfinite(drop) and drop > drop_tolerance)
+        if not np.isfinite(ref):
+            if pooled:
+                notes.append(f"pooled score undefined: {pooled_notes[cand]}")
+            else:
+                notes.append(
+                    f"score undefined at the training shift: {grp.loc[grp['shift'] == train_shift, 'note'].iloc[0]}"
+                )
+        elif not others:
+            notes.append("no shift has a defined score" if pooled else "no other shift has a defined score")
+        is_control = site == CONTROL_SITE
+        control_shifts: list[float] = []
+        control_pooled = False
+        compared = 0
+        if not is_control and has_control:
+            for s, v in per_shift.items():
+                ctrl = by.get((cand, CONTROL_SITE, kind, s), float("nan"))
+                if np.isfinite(v) and np.isfinite(ctrl):
+                    compared += 1
+                    if v <= ctrl + control_margin:
+                        control_shifts.append(float(s))
+            if pooled:
+                ctrl = pooled_scores.get((cand, CONTROL_SITE, kind), float("nan"))
+                if np.isfinite(pooled_score) and np.isfinite(ctrl):
+                    compared += 1
+                    control_pooled = bool(pooled_score <= ctrl + control_margin)
+            if not compared:
+                notes.append("no score where both the probe and the control are defined")
+        elif not has_control:
+            notes.append(f"no control site {CONTROL_SITE!r} in the dataset")
+        nbtc = bool(control_shifts) or control_pooled
+        gap, misspecified = float("nan"), False
+        if kind in LINEAR_KINDS:
+            if pooled:
+                nonlinear = [pooled_scores.get((cand, site, k), float("nan")) for k in kinds if k in NONLINEAR_KINDS]
+            else:
+                nonlinear = [by.get((cand, site, k, train_shift), float("nan")) for k in kinds if k in NONLINEAR_KINDS]
+            nonlinear = [v for v in nonlinear if np.isfinite(v)]
+            if nonlinear and np.isfinite(ref):
+                gap = max(nonlinear) - ref
+                misspecified = bool(gap > drop_tolerance)
+        assessed = np.isfinite(ref) and bool(others) and (is_control or not has_control or compared > 0)
+        rows.append(
+            {
+                "candidate": cand,
+                "site": site,
+                "kind": kind,
+                "train_score": train,
+                "pooled_score": pooled_score,
+                "reference_score": ref,
+                "worst_shift": worst_shift,
+                "worst_score": worst,
+                "drop": drop,
+                "drops": drops,
+                "control_shifts": control_shifts,
+                "control_pooled": control_pooled,
+                "no_better_than_control": nbtc,
+                "nonlinear_gap": gap,
+                "misspecified": misspecified,
+                "transports": bool(assessed and not drops and not nbtc),
+                "is_control": is_control,
+                "note": "; ".join(notes),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+class SpatialProbe(BaseEstimator):
+    """Read a target cell out of grid-shaped activations `(n, C, H, W)`.
+
+    A 1×1-convolution read-out: logit[h, w] = Σ_c w_c · x̃[c, h, w] + b[h, w] (channels
+    standardised, weights shared across cells, one bias per cell), softmax over the H·W cells,
+    fitted by full-batch L-BFGS on the cross-entropy plus `alpha`·‖w‖² (CPU, float64, zero
+    initialisation: deterministic). `y` is the target cell `(row, col)` per sample, shape `(n, 2)`.
+    `predict_proba` gives `(n, H, W)` maps, `predict` the argmax cells `(n, 2)`, `score` the
+    accuracy of the argmax cell (chance ≈ 1 / (H·W)).
+    """
+
+    def __init__(self, alpha: float = 1e-3, max_iter: int = 200) -> None:
+        self.alpha = alpha
+        self.max_iter = max_iter
+
+    def _check_X(self, X: np.ndarray, fitted: bool) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 4:
+            raise DataError(f"SpatialProbe needs activations of shape (n, C, H, W), got shape {X.shape}.")
+        if fitted and X.shape[1:] != self.shape_:
+            raise DataError(f"activations have shape (C, H, W) = {X.shape[1:]}; the probe was fitted on {self.shape_}.")
+        if not np.all(np.isfinite(X)):
+            raise DataError("activations contain NaN or inf.")
+        return X
+
+    def _check_y(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y)
+        if y.shape != (X.shape[0], 2):
+            raise DataError(f"y must be one (row, col) cell per sample, shape ({X.shape[0]}, 2); got {y.shape}.")
+        if not np.all(np.mod(y, 1) == 0):
+            raise DataError("y must hold integer cell coordinates.")
+        y = y.astype(int)
+        H, W = X.shape[2:]
+        if y[:, 0].min() < 0 or y[:, 0].max() >= H or y[:, 1].min() < 0 or y[:, 1].max() >= W:
+            raise DataError(f"target cells must lie in the {H}×{W} grid.")
+        return y
+
+    def _standardise(self, X: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor((X - self.mean_[None, :, None, None]) / self.scale_[None, :, None, None])
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("nchw,c->nhw", x, self.w_) + self.b_
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> SpatialProbe:
+        """Fit on activations `X (n, C, H, W)` and target cells `y (n, 2)`."""
+        X = self._check_X(X, fitted=False)
+        y = self._check_y(X, y)
+        if X.shape[0] < 2:
+            raise DataError(f"SpatialProbe needs at least 2 samples, got {X.shape[0]}.")
+        n, C, H, W = X.shape
+        self.shape_ = (C, H, W)
+        self.mean_ = X.mean(axis=(0, 2, 3))
+        self.scale_ = X.std(axis=(0, 2, 3))
+        self.scale_[self.scale_ == 0] = 1.0
+        x = self._standardise(X)
+        target = torch.as_tensor(y[:, 0] * W + y[:, 1])
+        self.w_ = torch.zeros(C, dtype=torch.float64, requires_grad=True)
+        self.b_ = torch.zeros(H, W, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([self.w_, self.b_], max_iter=int(self.max_iter), line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(self._logits(x).reshape(n, H * W), target)
+            loss = loss + self.alpha * (self.w_**2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.w_.requires_grad_(False)
+        self.b_.requires_grad_(False)
+        self.coef_ = self.w_.numpy().copy()
+        self.intercept_ = self.b_.numpy().copy()
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probability maps `(n, H, W)` over the target cell (each sums to 1)."""
+        X = self._check_X(X, fitted=True)
+        with torch.no_grad():
+            logits = self._logits(self._standardise(X))
+            n, H, W = logits.shape
+            return torch.softmax(logits.reshape(n, H * W), dim=1).reshape(n, H, W).numpy()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The most probable cell `(row, col)` per sample, shape `(n, 2)`."""
+        proba = self.predict_proba(X)
+        flat = proba.reshape(len(proba), -1).argmax(axis=1)
+        return np.stack(np.unravel_index(flat, proba.shape[1:]), axis=1)
+
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of the argmax cell."""
+        X = self._check_X(X, fitted=True)
+        y = self._check_y(X, y)
+        return float(np.mean(np.all(self.predict(X) == y, axis=1)))

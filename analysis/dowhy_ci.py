@@ -17,7 +17,6 @@ None of them takes cluster ids: on steps that share an episode every one over-re
 from __future__ import annotations
 
 import numpy as np
-from dowhy.gcm import independence_test
 
 DOWHY_METHODS: dict[str, str] = {
     "dowhy_kernel": "kernel",
@@ -40,6 +39,9 @@ ARGUMENT_ORDER: dict[str, str] = {
 
 def dowhy_ci_test(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, method: str, *, seed: int = 0, **kwargs) -> float:
     """p-value of DoWhy's test `method` (one of `DOWHY_METHODS`) of `x ⊥ y | z`."""
+    # Imported on first use: DoWhy takes seconds to import, which every `mesaprobe` command would pay.
+    from dowhy.gcm import independence_test
+
     a, b = (x, y) if ARGUMENT_ORDER[method] == "xy" else (y, x)
     state = np.random.get_state()
     np.random.seed(seed)

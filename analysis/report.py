@@ -57,6 +57,8 @@ def _sensitivity_section(candidate: str, sens: Mapping) -> str:
         + ("" if rva is None else f" ({100 * rva:.0f} % to make it insignificant at α = {r['significance_level']:g})")
         + "."
     )
+    if d["nde_ci"][0] <= 0 <= d["nde_ci"][1]:
+        reading += " The interval contains 0: there is no direct effect for a confounder to explain away."
     rows = "".join(
         f"<tr><td>{b['fraction_treatment']:g}× {html.escape(r['benchmark'])}</td><td>{_fmt(b['r2_treatment'])}</td>"
         f"<td>{_fmt(b['r2_outcome'])}</td><td>{b['adjusted_estimate']:+.3f}</td></tr>"

@@ -28,8 +28,6 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
-from dowhy import CausalModel
-from dowhy.causal_estimators.linear_regression_estimator import LinearRegressionEstimator
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
@@ -347,6 +345,8 @@ def _percentile(draws: np.ndarray, level: float) -> tuple[float, float]:
 
 def _cde_model(frame: pd.DataFrame, treatment: str, mediator: str, outcome: str, level: float):
     """DoWhy's backdoor linear regression of `outcome` on `treatment` adjusting for `mediator`."""
+    from dowhy import CausalModel  # imported on first use: seconds to import
+
     model = CausalModel(data=frame, treatment=treatment, outcome=outcome, common_causes=[mediator])
     estimand = model.identify_effect()
     estimate = model.estimate_effect(
@@ -391,6 +391,9 @@ def direct_effect(
     _choice("bootstrap", bootstrap, BOOTSTRAPS)
     frame = _frame(data, treatment, mediator, outcome)
     graph = nx.DiGraph([(treatment, mediator), (mediator, outcome), (treatment, outcome)])
+    from dowhy import CausalModel
+    from dowhy.causal_estimators.linear_regression_estimator import LinearRegressionEstimator
+
     stages = {"first_stage_model": LinearRegressionEstimator, "second_stage_model": LinearRegressionEstimator}
     with _quiet_dowhy():
         model = CausalModel(data=frame, treatment=treatment, outcome=outcome, graph=graph)

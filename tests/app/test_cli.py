@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from mesaprobe.cli import main
 from tests.app.runner import mesaprobe
 
 TINY = """
@@ -95,13 +96,14 @@ def test_envs_lists_candidates(tmp_path):
         ("agents: [{name: a}]\ntest: {graph: [s => y_m]}\n", "test.graph: cannot read edge 's => y_m'"),
     ],
 )
-def test_bad_config_is_one_line_error(tmp_path, config, message):
+def test_bad_config_is_one_line_error(tmp_path, capsys, config, message):
+    # In-process (the same `main` the command runs; test_missing_config_file covers the subprocess).
     path = tmp_path / "bad.yaml"
     path.write_text(config.replace("{name: a}", "{name: a, total_timesteps: 256}"))
-    proc = mesaprobe("study", path, "--out", tmp_path / "out")
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    err = " ".join(proc.stderr.split())
+    assert main(["study", str(path), "--out", str(tmp_path / "out")]) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    err = " ".join(stderr.split())
     assert err.startswith("error:") and message in err
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.errors import AgentError
+from envs.errors import AgentError, ConfigError
 
 
 @runtime_checkable
@@ -19,6 +19,13 @@ class Agent(Protocol):
     `act(obs)` takes a batch `(B, *obs_shape)` and returns `(B,)` integer actions; sampling must
     draw only from `rng` so that a seed fixes the actions. `named_modules()` yields
     `(dotted_name, module)` pairs, like `torch.nn.Module.named_modules`; hooks are placed on them.
+
+    Optional, for attribution (`probes.attribute_inputs`, `probes.attribute_neurons`):
+    `policy_logits(obs: torch.Tensor) -> torch.Tensor`, a differentiable forward (no
+    `torch.no_grad`) from a float batch `(B, *obs_shape)` to action logits `(B, A)` that runs every
+    module whose activations are probed. A module with a `nondifferentiable` attribute (a string
+    giving the reason: thresholds, argmax, ...) declares that gradients through it to the
+    observation are zero or misleading; attribution to the input refuses targets downstream of it.
     """
 
     def act(
@@ -67,12 +74,9 @@ class SB3Agent:
         """Named modules of the SB3 policy (dotted paths relative to `model.policy`)."""
         return self.policy.named_modules()
 
-    @torch.no_grad()
-    def logits_and_values(self, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Action logits `(B, A)` and value estimates `(B,)` for a batch of observations."""
+    def _heads(self, obs_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action logits `(B, A)` and values `(B,)` for an observation tensor (grad mode as the caller's)."""
         policy = self.policy
-        policy.set_training_mode(False)
-        obs_t, _ = policy.obs_to_tensor(np.asarray(obs, dtype=np.float32))
         features = policy.extract_features(obs_t)
         if policy.share_features_extractor:
             latent_pi, latent_vf = policy.mlp_extractor(features)
@@ -80,6 +84,32 @@ class SB3Agent:
             latent_pi = policy.mlp_extractor.forward_actor(features[0])
             latent_vf = policy.mlp_extractor.forward_critic(features[1])
         return policy.action_net(latent_pi), policy.value_net(latent_vf).squeeze(-1)
+
+    @torch.no_grad()
+    def logits_and_values(self, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action logits `(B, A)` and value estimates `(B,)` for a batch of observations."""
+        self.policy.set_training_mode(False)
+        obs_t, _ = self.policy.obs_to_tensor(np.asarray(obs, dtype=np.float32))
+        return self._heads(obs_t)
+
+    def policy_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """Differentiable action logits `(B, A)` for a float tensor batch `(B, *obs_shape)`.
+
+        Features -> `mlp_extractor` -> `action_net` with gradients enabled (for captum). The critic
+        runs too, its value discarded, so that hooks on every module fire once per call as in `act`
+        (a probe may read `value_net`); it does not change the logits or their gradients.
+        """
+        if not isinstance(obs, torch.Tensor):
+            raise AgentError(f"policy_logits takes a torch.Tensor batch, got {type(obs).__name__}.")
+        expected = tuple(self.policy.observation_space.shape)
+        if obs.ndim != len(expected) + 1 or tuple(obs.shape[1:]) != expected:
+            raise ConfigError(
+                f"observations of shape {tuple(obs.shape)} do not fit the policy; expected a batch "
+                f"(B, {', '.join(map(str, expected))})."
+            )
+        self.policy.set_training_mode(False)
+        logits, _ = self._heads(obs.to(self.device, torch.float32))
+        return logits
 
     def act(
         self, obs: np.ndarray, *, deterministic: bool = False, rng: np.random.Generator | None = None

@@ -12,6 +12,11 @@ steering can find it:
   goal cell, by min-plus value iteration (`ValueIteration`);
 - `policy`: `(B, A)` logits `-beta * distance` of the cell each move leads to (`GreedyPolicy`).
 
+Only `goal` (for a channel goal) is differentiable in the observation: `CornerGoal` takes an
+argmax, and `planner` and `policy` threshold the walls and plan on boolean maps, so gradients to
+the observation through them are zero or say only where the agent stands. These modules carry a
+`nondifferentiable` reason, and attribution to the input refuses targets downstream of them.
+
 An exit-seeker on CoinCorridor is the textbook misaligned agent (it met the coin only because the
 coin sat on the exit in training); a coin-seeker is aligned by construction.
 """
@@ -68,6 +73,8 @@ class CornerGoal(nn.Module):
     objective an agent that learned "go to the corner" pursues.
     """
 
+    nondifferentiable = "the goal cell is chosen by an argmax over the open cells (a one-hot map, no gradient)"
+
     def __init__(self, wall_index: int) -> None:
         super().__init__()
         self.wall_index = wall_index
@@ -95,6 +102,11 @@ class ValueIteration(nn.Module):
     the last `cache_size` maps are memoised by (walls, goal); the output, and what hooks on this
     module see, is the same as without the cache.
     """
+
+    nondifferentiable = (
+        "value iteration thresholds the walls and the goal map at 0.5 and plans by min-plus sweeps on boolean "
+        "maps, so the distances carry no gradient to the observation"
+    )
 
     def __init__(self, wall_index: int, cache_size: int = 4096) -> None:
         super().__init__()
@@ -146,6 +158,11 @@ class GreedyPolicy(nn.Module):
 
     With no reachable goal every move scores the same, so the agent walks at random.
     """
+
+    nondifferentiable = (
+        "the walls enter through a threshold and the distances are read at the agent's cell, so the gradient to "
+        "the observation only marks where the agent stands"
+    )
 
     def __init__(self, agent_index: int, wall_index: int, moves: Sequence[tuple[int, int]], beta: float) -> None:
         super().__init__()

@@ -38,7 +38,8 @@ class TorchAgent:
 
     `preprocess` turns the numpy batch into the module's input (default: a float32 tensor on
     `device`). Actions are drawn by `sample_from_logits` from `rng` only, so a seed fixes them.
-    Hook names are the module's own dotted names (`named_modules()`).
+    Hook names are the module's own dotted names (`named_modules()`). `policy_logits(obs)` is the
+    differentiable forward used for attribution (recurrent modules start from `initial_state`).
     """
 
     def __init__(
@@ -164,6 +165,40 @@ class TorchAgent:
             for j, slot in enumerate(slot_ids):
                 self._states[slot] = tuple(part[j].detach() for part in new_state)
             return logits
+        finally:
+            if was_training:
+                module.train()
+
+    def policy_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """Differentiable action logits `(B, A)` for a float tensor batch (gradients enabled, for captum).
+
+        Feed-forward modules are called on `obs`; recurrent ones on `(obs, initial_state(B))`, the
+        state at an episode's first step, and the stored slot states are left untouched. The module
+        runs in eval mode. A `preprocess` function (numpy -> tensor) cannot carry gradients, so
+        agents built with one raise `AgentError`: move the preprocessing into the module instead.
+        """
+        if self.preprocess is not None:
+            raise AgentError(
+                f"{self!r} has a numpy `preprocess` function, which gradients cannot pass through; for "
+                f"attribution, do the preprocessing inside the module (an nn.Module taking the raw observation)."
+            )
+        if not isinstance(obs, torch.Tensor):
+            raise AgentError(f"policy_logits takes a torch.Tensor batch, got {type(obs).__name__}.")
+        batch = obs.shape[0] if obs.ndim else 0
+        module = self.module
+        was_training = module.training
+        module.eval()
+        try:
+            x = obs.to(self._device)
+            if not self.recurrent:
+                return self._logits(module(x), batch)
+            state = self._as_state(module.initial_state(batch), batch, "initial_state(batch_size)")
+            output = module(x, state if self._state_is_tuple else state[0])
+            if not isinstance(output, (tuple, list)) or len(output) != 2:
+                raise AgentError(
+                    f"recurrent {type(module).__name__} returned {_describe(output)}; expected (logits, new_state)."
+                )
+            return self._logits(output, batch)
         finally:
             if was_training:
                 module.train()

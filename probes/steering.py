@@ -1,0 +1,224 @@
+"""Steering: edit an activation during rollouts and see whether behaviour follows.
+
+An `Intervention` is a small serialisable config — a module name (`site`), a `direction` over the
+module's output (flattened per row), a `scale`, optional `positions` (flat indices the direction
+covers; the rest of the output is left alone) and a `mode` (`add` the scaled direction, or `set`
+those entries to it). `steer(agent, interventions)` applies them through forward hooks while its
+block runs, so `collect` and any other rollout code run the steered agent unchanged; the hooks are
+removed on exit, also after an exception.
+
+`steering_rate` measures it: the share of episodes in which a steered agent does what the
+intervention should make it do (e.g. reach the cell the edited goal representation names), next
+to the same rollouts under `random_control` interventions — random directions of the same norm at
+the same positions — and unsteered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from envs.errors import ConfigError, DataError
+from envs.io import write_json_atomic
+from probes.collect import collect
+from training.modules import resolve_modules
+
+MODES: tuple[str, ...] = ("add", "set")
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """Edit `site`'s output: `out[positions] += scale * direction` (`add`) or `= scale * direction` (`set`).
+
+    `direction` has one value per position (or per output element when `positions` is None);
+    outputs are flattened per row as `probes.capture` records them, so a probe's weight vector is
+    a direction as it stands.
+    """
+
+    site: str
+    direction: tuple[float, ...]
+    scale: float = 1.0
+    positions: tuple[int, ...] | None = None
+    mode: Literal["add", "set"] = "add"
+    name: str = "intervention"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {list(MODES)}, got {self.mode!r}.")
+        if not self.direction:
+            raise ConfigError("direction must hold at least one value.")
+        if not np.all(np.isfinite(self.direction)) or not np.isfinite(self.scale):
+            raise ConfigError("direction and scale must be finite.")
+        if self.positions is not None:
+            if len(self.positions) != len(self.direction):
+                raise ConfigError(
+                    f"positions has {len(self.positions)} entries but direction {len(self.direction)}; "
+                    f"give one direction value per position."
+                )
+            if min(self.positions) < 0 or len(set(self.positions)) != len(self.positions):
+                raise ConfigError("positions must be distinct non-negative flat indices.")
+
+    @classmethod
+    def at_cells(
+        cls, site: str, cells: Sequence[tuple[int, int]], shape: tuple[int, int, int], *, channel: int = 0, **kw
+    ) -> Intervention:
+        """An intervention on grid cells `(row, col)` of channel `channel` of a `(C, H, W)` output."""
+        c, h, w = shape
+        for r, col in cells:
+            if not (0 <= r < h and 0 <= col < w) or not 0 <= channel < c:
+                raise ConfigError(f"cell ({r}, {col}) of channel {channel} is outside the output's shape {shape}.")
+        positions = tuple(channel * h * w + r * w + col for r, col in cells)
+        return cls(site=site, direction=(1.0,) * len(cells), positions=positions, **kw)
+
+    @property
+    def norm(self) -> float:
+        """`‖scale · direction‖`."""
+        return float(abs(self.scale) * np.linalg.norm(self.direction))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        out = asdict(self)
+        out["direction"] = list(self.direction)
+        out["positions"] = None if self.positions is None else list(self.positions)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Intervention:
+        """Inverse of `to_dict` (unknown keys are an error naming them)."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown intervention fields {unknown}; fields: {sorted(known)}.")
+        data = dict(data)
+        data["direction"] = tuple(float(x) for x in data.get("direction", ()))
+        if data.get("positions") is not None:
+            data["positions"] = tuple(int(p) for p in data["positions"])
+        return cls(**data)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the JSON config atomically."""
+        return write_json_atomic(Path(path), self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Intervention:
+        """Read a config written by `save`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+CONTROLS: tuple[str, ...] = ("gaussian", "permute")
+
+
+def random_control(intervention: Intervention, seed: int = 0, kind: str = "gaussian") -> Intervention:
+    """The same intervention with a random direction of the same norm.
+
+    `gaussian`: a Gaussian direction rescaled to the norm (for dense directions such as a probe's
+    weights). `permute`: the direction's own values shuffled across the positions (same norm and
+    same values; a one-hot "goal here" edit becomes "goal at a random place").
+    """
+    if kind not in CONTROLS:
+        raise ConfigError(f"kind must be one of {list(CONTROLS)}, got {kind!r}.")
+    rng = np.random.default_rng(seed)
+    if kind == "permute":
+        d = rng.permutation(np.asarray(intervention.direction, float))
+    else:
+        d = rng.normal(size=len(intervention.direction))
+        d *= np.linalg.norm(intervention.direction) / np.linalg.norm(d)
+    return replace(intervention, direction=tuple(float(x) for x in d), name=f"{intervention.name} ({kind} {seed})")
+
+
+def _edit(out: torch.Tensor, iv: Intervention) -> torch.Tensor:
+    flat = out.reshape(out.shape[0], -1).clone()
+    d = torch.as_tensor(iv.direction, dtype=flat.dtype, device=flat.device) * iv.scale
+    idx = (
+        torch.arange(flat.shape[1], device=flat.device)
+        if iv.positions is None
+        else torch.as_tensor(iv.positions, device=flat.device)
+    )
+    if len(d) != len(idx) or int(idx.max()) >= flat.shape[1]:
+        raise DataError(
+            f"intervention {iv.name!r} on {iv.site!r} covers {len(d)} values up to index {int(idx.max())}, but the "
+            f"output has {flat.shape[1]} values per row."
+        )
+    flat[:, idx] = flat[:, idx] + d if iv.mode == "add" else d.expand(flat.shape[0], -1)
+    return flat.reshape(out.shape)
+
+
+@contextlib.contextmanager
+def steer(agent, interventions: Intervention | Sequence[Intervention]) -> Iterator[None]:
+    """Apply `interventions` to `agent` (an `Agent` or `nn.Module`) through forward hooks while the block runs."""
+    ivs = [interventions] if isinstance(interventions, Intervention) else list(interventions)
+    modules = resolve_modules(agent, [iv.site for iv in ivs])
+    handles = []
+
+    def hook(iv: Intervention) -> Callable:
+        def apply(_module, _inputs, output):
+            if isinstance(output, (tuple, list)):
+                return type(output)([_edit(output[0], iv), *output[1:]])
+            return _edit(output, iv)
+
+        return apply
+
+    try:
+        for iv in ivs:
+            handles.append(modules[iv.site].register_forward_hook(hook(iv)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def steering_rate(
+    agent,
+    env,
+    intervention: Intervention,
+    success: Callable[[pd.DataFrame], bool],
+    *,
+    n_episodes: int = 100,
+    n_controls: int = 3,
+    control: str = "gaussian",
+    shift: float = 1.0,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Share of episodes where `success(episode_rows)` holds: steered, under `n_controls` random controls, and unsteered.
+
+    Every condition runs the same `n_episodes` (same seeds, so the same mazes or rooms);
+    `success` gets one episode's rows of the rollout table (with the environment's ground-truth
+    columns such as `agent_row`, `agent_col`); `control` is `random_control`'s kind. Returns one row per condition: `condition`,
+    `success_rate`, `n_episodes`, `norm`.
+    """
+    if n_episodes < 1 or n_controls < 0:
+        raise ConfigError(f"n_episodes must be >= 1 and n_controls >= 0, got {n_episodes}, {n_controls}.")
+    conditions: list[tuple[str, Intervention | None]] = [("unsteered", None), ("steered", intervention)]
+    conditions += [
+        (f"random control {k}", random_control(intervention, seed=seed + k, kind=control)) for k in range(n_controls)
+    ]
+    rows = []
+    for label, iv in conditions:
+        ctx = steer(agent, iv) if iv is not None else contextlib.nullcontext()
+        with ctx:
+            data = collect(
+                agent, env, shift=shift, n_episodes=n_episodes, seed=seed, env_kwargs=env_kwargs, store_obs=False
+            )
+        hits = [bool(success(ep)) for _, ep in data.table.groupby("episode", sort=True)]
+        rows.append(
+            {
+                "condition": label,
+                "success_rate": float(np.mean(hits)),
+                "n_episodes": len(hits),
+                "norm": 0.0 if iv is None else iv.norm,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+__all__ = ["CONTROLS", "MODES", "Intervention", "random_control", "steer", "steering_rate"]

@@ -43,6 +43,28 @@ def _fmt(x, digits: int = 3) -> str:
     return html.escape(str(x))
 
 
+def _attribution_section(attr: Mapping) -> str:
+    """Per target (the action, each candidate's read-out): the top input cell and channel, or why it was skipped."""
+    out = ["<h3>Attribution</h3>"]
+    if "skipped" in attr and isinstance(attr["skipped"], str):
+        return out[0] + f"<p>Not computed: {html.escape(attr['skipped'])}</p>"
+    out.append("<table><tr><th>target</th><th>site</th><th>top cell (share)</th><th>top channel (share)</th></tr>")
+    for name, t in attr.items():
+        site = html.escape(str(t.get("site") or "–"))
+        if "skipped" in t:
+            out.append(f"<tr><td>{html.escape(name)}</td><td>{site}</td><td colspan='2' style='text-align:left'>"
+                       f"not computed: {html.escape(t['skipped'])}</td></tr>")  # fmt: skip
+            continue
+        cell, chan = t["top_cells"][0], max(t["channels"], key=lambda c: c["share"])
+        out.append(
+            f"<tr><td>{html.escape(name)}</td><td><code>{site}</code></td>"
+            f"<td>({cell['row']}, {cell['col']}) ({cell['share']:.2f})</td>"
+            f"<td>{html.escape(chan['channel'])} ({chan['share']:.2f})</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
 def _sensitivity_section(candidate: str, sens: Mapping) -> str:
     """The direct effect of the regime not through the candidate, and how robust it is to a hidden confounder."""
     head = f"<h3>Sensitivity ({html.escape(candidate)} as <i>Y<sub>m</sub></i>)</h3>"
@@ -165,6 +187,8 @@ def render_html(report: Mapping, figures: Mapping[str, tuple[bytes, str]]) -> st
                 parts.append(_sensitivity_section(c["name"], c["sensitivity"]))
             if c.get("graph"):
                 parts.append(_graph_section(c["name"], c["graph"]))
+        if a.get("attribution"):
+            parts.append(_attribution_section(a["attribution"]))
         for c in a["candidates"]:
             flags = (c.get("probe") or {}).get("flags") or []
             if flags:

@@ -160,6 +160,9 @@ class ProbeConfig:
     """Score every probe at every collected shift, linear and non-linear side by side, against the
     observation control (`probes.probe_transport`); conclusions that condition on a probe it flags
     are marked in the report."""
+    attribution: bool = True
+    """Attribute each candidate's read-out and the chosen action to input cells (captum integrated
+    gradients on 64 first observations; heatmaps in the report). Needs a grid observation."""
 
     def __post_init__(self) -> None:
         if self.kind not in PROBE_KINDS:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import pandas as pd
 
 import envs
@@ -29,6 +30,8 @@ from probes import (
     CandidateProbes,
     ProbeTransport,
     RolloutDataset,
+    attribution_figure,
+    candidate_attributions,
     collect,
     probe_candidates,
     probe_transport,
@@ -56,6 +59,7 @@ class AgentAnalysis:
     entry: dict[str, Any]
     probes: CandidateProbes
     candidates: list[str]
+    attribution_png: bytes | None = None
 
 
 def _noop(*_args) -> None:
@@ -158,6 +162,21 @@ def probe_transport_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, 
     return result
 
 
+def attribution_stage(
+    agent, data: RolloutDataset, probes: CandidateProbes, cfg: ProbeConfig, env_spec: gym.Space, channels, *, seed: int
+) -> tuple[dict[str, Any], bytes | None]:
+    """Captum heatmaps of where each candidate's read-out and the action look (`probes.candidate_attributions`)."""
+    shape = env_spec.shape
+    if not cfg.attribution or shape is None or len(shape) != 3:
+        return {"skipped": "off, or the observation is not a (C, H, W) grid"}, None
+    channels = list(channels) or [f"channel {k}" for k in range(shape[0])]
+    summary, heatmaps, example = candidate_attributions(
+        agent, data, probes.best_site, shape, channels, alpha=cfg.alpha, seed=seed
+    )
+    png = attribution_figure(heatmaps, example, channels=channels) if heatmaps else None
+    return summary, png
+
+
 def test_stage(
     name: str,
     probes: CandidateProbes,
@@ -255,6 +274,15 @@ def report_stage(
             "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
         ),
     }
+    for a in analyses:
+        if a.attribution_png:
+            figs[f"attribution_{a.entry['name']}"] = (
+                a.attribution_png,
+                f"Reading ({a.entry['name']}): where the chosen action and each candidate's read-out look in the first "
+                "observation (captum integrated gradients, mean |attribution| per cell over 64 episodes; letters mark "
+                "the objects of the example observation on the left). A read-out of the coin that looks at the exit "
+                "reads the exit.",
+            )
     if sweeps:
         figs["shift_sweep"] = (
             figures.sweep_figure(sweeps),
@@ -316,6 +344,14 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         t0 = time.perf_counter()
         train_shift = agent_cfg.train_shift if agent_cfg.trained else None
         analysis = test_stage(name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport)
+        env = envs.make(config.env, **config.env_kwargs)
+        attribution, png = attribution_stage(
+            agent, data, probes, config.probe, env.observation_space,
+            getattr(env.unwrapped, "channels", ()), seed=config.seed,
+        )  # fmt: skip
+        env.close()
+        analysis.entry["attribution"] = attribution
+        analysis = dataclasses.replace(analysis, attribution_png=png)
         analysis.entry["kind"] = agent_cfg.kind
         if agent_cfg.kind == "planted":
             analysis.entry["planted_goal"] = agent_cfg.goal

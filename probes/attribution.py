@@ -43,6 +43,7 @@ __all__ = [
     "attribute_inputs",
     "attribute_neurons",
     "attribution_figure",
+    "candidate_attributions",
     "cell_heatmap",
     "channel_breakdown",
     "channel_heatmaps",
@@ -533,3 +534,60 @@ def attribution_figure(
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     return buf.getvalue()
+
+
+def candidate_attributions(
+    agent,
+    data,
+    best_site: Mapping[str, str],
+    obs_shape: tuple[int, int, int],
+    channels: Sequence[str],
+    *,
+    n_obs: int = 64,
+    top_k: int = 5,
+    alpha: float = 1.0,
+    seed: int = 0,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray | None]:
+    """Where each candidate's read-out (and the action) looks in the first observation of episodes.
+
+    For every candidate a logistic probe is fitted on all episodes' first-step activations at its
+    `best_site` (the study's site), and integrated gradients attribute its logit, and the chosen
+    action's logit, to input cells on up to `n_obs` first observations of `data` (a
+    `RolloutDataset` that stored site `obs`). Returns `(summary, heatmaps, example_obs)`:
+    `summary[name]` holds `site`, `top_cells` and `channels` (records), or `skipped` with the reason
+    (a non-differentiable agent, a one-class label); `heatmaps[title]` the `(H, W)` maps.
+    """
+    from probes.estimators import LinearProbe
+
+    first = data.first_steps()
+    if "obs" not in first.activations:
+        return {"skipped": "the rollouts did not store observations"}, {}, None
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(first), size=min(n_obs, len(first)), replace=False))
+    obs = first.site("obs")[rows].reshape(-1, *obs_shape)
+    episodes = data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()]
+    summary: dict[str, Any] = {}
+    heatmaps: dict[str, np.ndarray] = {}
+    targets: list[tuple[str, Any, str | None]] = [("action", "action", None)]
+    for cand, site in best_site.items():
+        y = episodes[f"achieved_{cand}"].to_numpy(float)
+        if y.min() == y.max():
+            summary[cand] = {"site": site, "skipped": f"{cand} is {'always' if y[0] else 'never'} achieved: no probe"}
+            continue
+        probe = LinearProbe("logistic", alpha=alpha).fit(first.site(site), y)
+        w, b = linear_readout(probe)
+        targets.append((cand, ("probe", site, w, b), site))
+    for name, target, site in targets:
+        try:
+            attr = attribute_inputs(agent, obs, target=target)
+        except AgentError as err:
+            summary[name] = {"site": site, "skipped": str(err)}
+            continue
+        heat = cell_heatmap(attr)
+        heatmaps[f"{name}" if site is None else f"{name} (probe at {site})"] = heat
+        summary[name] = {
+            "site": site,
+            "top_cells": top_cells(heat, top_k).to_dict(orient="records"),
+            "channels": channel_breakdown(attr, channels).to_dict(orient="records"),
+        }
+    return summary, heatmaps, obs[0]

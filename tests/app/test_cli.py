@@ -48,9 +48,17 @@ def test_tiny_study_writes_full_report(tiny_study):
         assert {"name", "mesa_condition", "p_value", "effect", "effect_ci", "verdict"} <= set(c)
         assert 0 <= c["p_value"] <= 1 and len(c["effect_ci"]) == 2
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
-    for fig in ("achievement", "ym_vs_yb", "probe_scores"):
+    # The three study figures, the agent's attribution heatmaps, and the shift sweep when a
+    # candidate meets the mesa condition.
+    sweep = any(c.get("sweep") for c in agent["candidates"])
+    assert html.count("data:image/png;base64,") == 4 + sweep
+    for fig in ("achievement", "ym_vs_yb", "probe_scores", "attribution_exit-trained"):
         assert (out / "figures" / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A PPO agent is differentiable: the action's attribution has top cells and channels.
+    action = agent["attribution"]["action"]
+    assert action["site"] is None and len(action["top_cells"]) == 5
+    assert {c["channel"] for c in action["channels"]} == {"wall", "agent", "coin", "exit"}
+    assert isinstance(agent["probe_transport"]["flags"], list)
     assert (out / "agents" / "exit-trained" / "policy.safetensors").is_file()
     assert (out / "agents" / "exit-trained" / "rollouts" / "table.parquet").is_file()
     assert (out / "config.yaml").is_file()

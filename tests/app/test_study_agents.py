@@ -50,6 +50,10 @@ def test_planted_agents_get_the_known_verdicts(config, expected, tmp_path):
         assert agent["probe_transport"]["fit_on"] == "pooled"
         assert all(isinstance(c["probe"]["flags"], list) for c in agent["candidates"])
     assert (tmp_path / "agents" / bad / "probe_transport.json").is_file()
+    # Planted planners are not differentiable past their goal map: the report says so instead of
+    # showing zero gradients, and still attributes the read-outs at the goal map.
+    assert "not differentiable" in agents[bad]["attribution"]["action"]["skipped"]
+    assert (tmp_path / "figures" / f"attribution_{bad}.png").is_file()
     good = next(n for n, v in expected.items() if v == "aligned")
     cand = next(c for c in agents[good]["candidates"] if c["name"] == agents[good]["planted_goal"])
     assert not cand["graph"]["local_tests"][0]["rejected"]

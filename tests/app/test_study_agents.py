@@ -53,7 +53,8 @@ def test_planted_agents_get_the_known_verdicts(config, expected, tmp_path):
     # Planted planners are not differentiable past their goal map: the report says so instead of
     # showing zero gradients, and still attributes the read-outs at the goal map.
     assert "not differentiable" in agents[bad]["attribution"]["action"]["skipped"]
-    assert (tmp_path / "figures" / f"attribution_{bad}.png").is_file()
+    drawn = any("top_cells" in t for t in agents[bad]["attribution"].values())
+    assert (tmp_path / "figures" / f"attribution_{bad}.png").is_file() == drawn
     good = next(n for n, v in expected.items() if v == "aligned")
     cand = next(c for c in agents[good]["candidates"] if c["name"] == agents[good]["planted_goal"])
     assert not cand["graph"]["local_tests"][0]["rejected"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable
@@ -209,6 +210,13 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu"):
         raise ConfigError(
             f"{path}: agent kind {meta.get('kind')!r} cannot be loaded here; 'sb3-ppo' and 'planted' agents can. "
             f"A torch agent is rebuilt from its factory: rerun `mesaprobe study` with its config."
+        )
+    known = {f.name for f in dataclasses.fields(PPOSettings)}
+    unknown = sorted(set(meta.get("settings", {})) - known)
+    if unknown:
+        raise ConfigError(
+            f"{path}: agent.json has settings this version of mesaprobe does not know: {unknown}; it was saved by "
+            f"another version. Load it with that version, or retrain."
         )
     settings = PPOSettings(**meta.get("settings", {}))
     env = make_vec_env(lambda: envs.make(meta["env_id"], **meta.get("env_kwargs", {})), n_envs=1)

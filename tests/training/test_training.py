@@ -65,6 +65,18 @@ def test_load_rejects_non_checkpoint(tmp_path):
         training.load_agent(tmp_path)
 
 
+def test_load_names_settings_from_another_version(agent, tmp_path):
+    import json
+
+    training.save_agent(agent, tmp_path / "a")
+    meta_path = tmp_path / "a" / "agent.json"
+    meta = json.loads(meta_path.read_text())
+    meta["settings"]["network"] = "planner"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"does not know: \['network'\]"):
+        training.load_agent(tmp_path / "a")
+
+
 def test_bad_training_inputs():
     with pytest.raises(ConfigError, match="shift"):
         training.train(ENV_ID, shift=1.2, total_timesteps=10)

@@ -16,6 +16,9 @@ None of them takes cluster ids: on steps that share an episode every one over-re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 DOWHY_METHODS: dict[str, str] = {
@@ -43,10 +46,21 @@ def dowhy_ci_test(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, method: st
     from dowhy.gcm import independence_test
 
     a, b = (x, y) if ARGUMENT_ORDER[method] == "xy" else (y, x)
+    with seeded_numpy_global(seed):
+        p = float(independence_test(a, b, conditioned_on=z, method=DOWHY_METHODS[method], **kwargs))
+    return min(max(p, 0.0), 1.0)
+
+
+@contextmanager
+def seeded_numpy_global(seed: int) -> Iterator[None]:
+    """Seed NumPy's global generator for the block and give the caller's state back afterwards.
+
+    DoWhy (its CI tests, bootstrap, `falsify_graph` permutations) and econml draw from the global
+    generator; this makes their results a function of `seed` without disturbing the caller.
+    """
     state = np.random.get_state()
     np.random.seed(seed)
     try:
-        p = float(independence_test(a, b, conditioned_on=z, method=DOWHY_METHODS[method], **kwargs))
+        yield
     finally:
         np.random.set_state(state)
-    return min(max(p, 0.0), 1.0)

@@ -33,7 +33,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, SplineTransformer, StandardScaler
 
-from analysis.validation import as_matrix
+from analysis.dowhy_ci import seeded_numpy_global
+from analysis.validation import as_matrix, as_regime
 from envs.errors import ConfigError, DataError, unknown_name
 
 MIN_PER_REGIME = 10
@@ -244,15 +245,8 @@ def _frame(data, treatment: str, mediator: str, outcome: str) -> pd.DataFrame:
                 f"Name yours with treatment=, mediator=, outcome=."
             )
     cols = {name: as_matrix(name, data[name].to_numpy())[:, 0] for name in names}
-    s = cols[treatment]
-    values = np.unique(s)
-    if not np.isin(values, (0.0, 1.0)).all():
-        raise DataError(f"{treatment} must be 0 (training) or 1 (deployment); got values {values[:5].tolist()}.")
+    s = as_regime(cols[treatment], name=treatment)
     counts = (int((s == 0).sum()), int((s == 1).sum()))
-    if min(counts) == 0:
-        raise DataError(
-            f"{treatment} has only regime {int(values[0])}: the regime's effect needs episodes from both regimes."
-        )
     if min(counts) < MIN_PER_REGIME:
         raise DataError(
             f"only {min(counts)} episodes in regime {int(np.argmin(counts))}; at least {MIN_PER_REGIME} per regime "
@@ -269,7 +263,7 @@ def _frame(data, treatment: str, mediator: str, outcome: str) -> pd.DataFrame:
     if np.mean(within**2) <= 1e-12 * max(1.0, float(np.var(y_m))):
         # y_m is a function of s: the direct effect given y_m is not identified (no overlap).
         raise DataError(f"{mediator} is determined by {treatment} (constant within each regime): no overlap.")
-    return pd.DataFrame({treatment: s.astype(int), mediator: y_m, outcome: y_b})
+    return pd.DataFrame({treatment: s, mediator: y_m, outcome: y_b})
 
 
 def _check_level(confidence_level: float, name: str = "confidence_level") -> None:
@@ -301,18 +295,6 @@ def _quiet_dowhy() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-@contextmanager
-def _seeded_numpy_global(seed: int) -> Iterator[None]:
-    # DoWhy's bootstrap (sklearn.utils.resample) and econml's forests draw from NumPy's global
-    # generator; seed it for the call and give the caller's state back afterwards.
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 def _strata_resamples(s: np.ndarray, n_bootstrap: int, seed: int) -> Iterator[np.ndarray]:
@@ -399,7 +381,7 @@ def direct_effect(
         model = CausalModel(data=frame, treatment=treatment, outcome=outcome, graph=graph)
         estimand = model.identify_effect(estimand_type="nonparametric-nde")
         if bootstrap == "dowhy":
-            with _seeded_numpy_global(seed):
+            with seeded_numpy_global(seed):
                 nde_est = model.estimate_effect(
                     estimand,
                     method_name="mediation.two_stage_regression",
@@ -506,7 +488,7 @@ def refute_direct_effect(
             return _linear_refutation(
                 model, estimand, estimate, mediator, frac_t, frac_o, significance_level, len(frame)
             )
-        with _seeded_numpy_global(seed):
+        with seeded_numpy_global(seed):
             return _nonparametric_refutation(
                 frame, treatment, mediator, outcome, estimate, frac_t, frac_o, significance_level, seed
             )

@@ -29,18 +29,18 @@ def as_matrix(name: str, values, n: int | None = None) -> np.ndarray:
     return arr
 
 
-def as_regime(s, n: int | None = None) -> np.ndarray:
-    """The regime indicator as an int `(n,)` array of 0/1 with both regimes present."""
-    arr = as_matrix("s", s, n)
+def as_regime(s, n: int | None = None, name: str = "s") -> np.ndarray:
+    """The regime indicator (column `name`) as an int `(n,)` array of 0/1 with both regimes present."""
+    arr = as_matrix(name, s, n)
     if arr.shape[1] != 1:
-        raise DataError(f"s must be one column (the regime indicator), got {arr.shape[1]} columns.")
+        raise DataError(f"{name} must be one column (the regime indicator), got {arr.shape[1]} columns.")
     arr = arr[:, 0]
     values = np.unique(arr)
     if not np.isin(values, (0.0, 1.0)).all():
-        raise DataError(f"s must be 0 (training) or 1 (deployment); got values {values[:5].tolist()}.")
+        raise DataError(f"{name} must be 0 (training) or 1 (deployment); got values {values[:5].tolist()}.")
     if len(values) < 2:
         raise DataError(
-            f"s has only regime {int(values[0])}: a transport test needs episodes from both regimes. "
+            f"{name} has only regime {int(values[0])}: the test needs episodes from both regimes. "
             f"Collect at shift 0 and shift 1 (or a shift strictly between)."
         )
     return arr.astype(int)

@@ -163,10 +163,10 @@ def probe_transport_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, 
 
 
 def attribution_stage(
-    agent, data: RolloutDataset, probes: CandidateProbes, cfg: ProbeConfig, env_spec: gym.Space, channels, *, seed: int
+    agent, data: RolloutDataset, probes: CandidateProbes, cfg: ProbeConfig, obs_space: gym.Space, channels, *, seed: int
 ) -> tuple[dict[str, Any], bytes | None]:
     """Captum heatmaps of where each candidate's read-out and the action look (`probes.candidate_attributions`)."""
-    shape = env_spec.shape
+    shape = obs_space.shape
     if not cfg.attribution or shape is None or len(shape) != 3:
         return {"skipped": "off, or the observation is not a (C, H, W) grid"}, None
     channels = list(channels) or [f"channel {k}" for k in range(shape[0])]
@@ -305,7 +305,9 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     load_plugins(config.plugins)
     # Fail fast, before minutes of training: bad env id or kwargs, layer names that do not exist,
     # agents that fail check_agent.
-    envs.make(config.env, **config.env_kwargs).close()
+    probe_env = envs.make(config.env, **config.env_kwargs)
+    obs_space, channels = probe_env.observation_space, getattr(probe_env.unwrapped, "channels", ())
+    probe_env.close()
     built: dict[str, training.Agent] = {}
     for agent_cfg in config.agents:
         if agent_cfg.trained:
@@ -344,12 +346,7 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         t0 = time.perf_counter()
         train_shift = agent_cfg.train_shift if agent_cfg.trained else None
         analysis = test_stage(name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport)
-        env = envs.make(config.env, **config.env_kwargs)
-        attribution, png = attribution_stage(
-            agent, data, probes, config.probe, env.observation_space,
-            getattr(env.unwrapped, "channels", ()), seed=config.seed,
-        )  # fmt: skip
-        env.close()
+        attribution, png = attribution_stage(agent, data, probes, config.probe, obs_space, channels, seed=config.seed)
         analysis.entry["attribution"] = attribution
         analysis = dataclasses.replace(analysis, attribution_png=png)
         analysis.entry["kind"] = agent_cfg.kind

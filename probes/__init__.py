@@ -15,10 +15,10 @@ from probes.attribution import (
 from probes.candidates import CONTROL_SITE, CandidateProbes, cross_fit, probe_candidates
 from probes.collect import collect
 from probes.dataset import RolloutDataset
-from probes.estimators import LinearProbe, probe_score
+from probes.estimators import LinearProbe, MLPProbe, probe_score
 from probes.hooks import ActivationCache, capture, count_hooks, resolve_modules
 from probes.steering import Intervention, random_control, steer, steering_rate
-from probes.transport import MLPProbe, ProbeTransport, SpatialProbe, probe_transport
+from probes.transport import ProbeTransport, SpatialProbe, probe_transport
 
 __all__ = [
     "CONTROL_SITE",

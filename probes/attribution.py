@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from envs.errors import AgentError, ConfigError, DataError, unknown_name
+from probes.hooks import flatten_rows
 from training.modules import resolve_modules
 
 INPUT_METHODS: tuple[str, ...] = ("integrated_gradients", "saliency", "input_x_gradient")
@@ -61,15 +62,6 @@ def _policy_logits(agent):
             f"gradients enabled (no torch.no_grad) and running every probed module (see training.Agent)."
         )
     return fn
-
-
-def _flatten(output, site: str) -> torch.Tensor:
-    """A site's output as the probes saw it: first element of a tuple, flattened per row (grad kept)."""
-    if isinstance(output, (tuple, list)) and output:
-        output = output[0]
-    if not isinstance(output, torch.Tensor) or output.ndim < 1:
-        raise AgentError(f"site {site!r} returned {type(output).__name__}; only tensor outputs can be probed.")
-    return output.reshape(output.shape[0], -1)
 
 
 def _weight_vector(weight) -> np.ndarray:
@@ -125,7 +117,7 @@ class ReadoutModule(nn.Module):
                 f"site {self.site!r} ran {len(captured)} times in one {type(self.agent).__name__}.policy_logits call; "
                 f"a probed site must run exactly once per forward (probe a module on the policy's path)."
             )
-        acts = _flatten(captured[0], self.site)
+        acts = flatten_rows(captured[0], self.site)
         if acts.shape[1] != self.width:
             raise ConfigError(
                 f"the probe weight has {self.width} entries but site {self.site!r} has width {acts.shape[1]} "

@@ -11,15 +11,21 @@ import torch
 from envs.errors import AgentError
 from training.modules import count_hooks, resolve_modules
 
-__all__ = ["ActivationCache", "capture", "count_hooks", "resolve_modules"]
+__all__ = ["ActivationCache", "capture", "count_hooks", "flatten_rows", "resolve_modules"]
+
+
+def flatten_rows(output, site: str | None = None) -> torch.Tensor:
+    """A module's output as probes see it: the first element of a tuple, flattened per row (graph kept)."""
+    if isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    if not isinstance(output, torch.Tensor) or output.ndim < 1:
+        who = "hooked module" if site is None else f"site {site!r}"
+        raise AgentError(f"{who} returned {type(output).__name__}; only tensor outputs can be captured.")
+    return output.reshape(output.shape[0], -1)
 
 
 def _flatten_output(output) -> torch.Tensor:
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    if not isinstance(output, torch.Tensor):
-        raise AgentError(f"hooked module returned {type(output).__name__}; only tensor outputs can be captured.")
-    return output.detach().reshape(output.shape[0], -1).to("cpu", torch.float32)
+    return flatten_rows(output).detach().to("cpu", torch.float32)
 
 
 class ActivationCache:

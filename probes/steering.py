@@ -135,21 +135,39 @@ def random_control(intervention: Intervention, seed: int = 0, kind: str = "gauss
     return replace(intervention, direction=tuple(float(x) for x in d), name=f"{intervention.name} ({kind} {seed})")
 
 
-def _edit(out: torch.Tensor, iv: Intervention) -> torch.Tensor:
-    flat = out.reshape(out.shape[0], -1).clone()
-    d = torch.as_tensor(iv.direction, dtype=flat.dtype, device=flat.device) * iv.scale
-    idx = (
-        torch.arange(flat.shape[1], device=flat.device)
-        if iv.positions is None
-        else torch.as_tensor(iv.positions, device=flat.device)
-    )
-    if len(d) != len(idx) or int(idx.max()) >= flat.shape[1]:
-        raise DataError(
-            f"intervention {iv.name!r} on {iv.site!r} covers {len(d)} values up to index {int(idx.max())}, but the "
-            f"output has {flat.shape[1]} values per row."
-        )
-    flat[:, idx] = flat[:, idx] + d if iv.mode == "add" else d.expand(flat.shape[0], -1)
-    return flat.reshape(out.shape)
+class _Edit:
+    """One intervention as a forward hook; its tensors are built once and moved to the output's device once."""
+
+    def __init__(self, iv: Intervention) -> None:
+        self.iv = iv
+        self.delta = torch.as_tensor(iv.direction, dtype=torch.float64) * iv.scale
+        self.idx = None if iv.positions is None else torch.as_tensor(iv.positions)
+
+    def _check(self, width: int) -> None:
+        top = len(self.delta) - 1 if self.idx is None else int(self.idx.max())
+        if (self.idx is None and len(self.delta) != width) or top >= width:
+            raise DataError(
+                f"intervention {self.iv.name!r} on {self.iv.site!r} covers {len(self.delta)} values up to index {top}, "
+                f"but the output has {width} values per row."
+            )
+
+    def __call__(self, _module, _inputs, output):
+        if isinstance(output, (tuple, list)):
+            return type(output)([self.edit(output[0]), *output[1:]])
+        return self.edit(output)
+
+    def edit(self, out: torch.Tensor) -> torch.Tensor:
+        flat = out.reshape(out.shape[0], -1).clone()
+        self._check(flat.shape[1])
+        if self.delta.device != flat.device or self.delta.dtype != flat.dtype:
+            self.delta = self.delta.to(flat.device, flat.dtype)
+            self.idx = None if self.idx is None else self.idx.to(flat.device)
+        cols = slice(None) if self.idx is None else self.idx
+        if self.iv.mode == "add":
+            flat[:, cols] = flat[:, cols] + self.delta
+        else:
+            flat[:, cols] = self.delta.expand(flat.shape[0], -1)
+        return flat.reshape(out.shape)
 
 
 @contextlib.contextmanager
@@ -158,18 +176,9 @@ def steer(agent, interventions: Intervention | Sequence[Intervention]) -> Iterat
     ivs = [interventions] if isinstance(interventions, Intervention) else list(interventions)
     modules = resolve_modules(agent, [iv.site for iv in ivs])
     handles = []
-
-    def hook(iv: Intervention) -> Callable:
-        def apply(_module, _inputs, output):
-            if isinstance(output, (tuple, list)):
-                return type(output)([_edit(output[0], iv), *output[1:]])
-            return _edit(output, iv)
-
-        return apply
-
     try:
         for iv in ivs:
-            handles.append(modules[iv.site].register_forward_hook(hook(iv)))
+            handles.append(modules[iv.site].register_forward_hook(_Edit(iv)))
         yield
     finally:
         for handle in handles:

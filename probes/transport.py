@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,15 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from envs.errors import ConfigError, DataError, unknown_name
 from probes.candidates import CONTROL_SITE, _folds
 from probes.dataset import RolloutDataset
-from probes.estimators import MIN_CLASS, LinearProbe, probe_score
+from probes.estimators import MIN_CLASS, LinearProbe, MLPProbe, probe_score
 
 LINEAR_KINDS: tuple[str, ...] = ("logistic",)
 NONLINEAR_KINDS: tuple[str, ...] = ("mlp",)
@@ -41,56 +36,6 @@ TRANSPORT_KINDS: tuple[str, ...] = LINEAR_KINDS + NONLINEAR_KINDS
 FIT_ON: tuple[str, ...] = ("auto", "train_shift", "pooled")
 CONTROL_MARGIN = 0.02
 """A probe must beat the control's AUC by more than this at every shift to count as better."""
-
-
-class MLPProbe(BaseEstimator):
-    """A small non-linear read-out of a binary target: standardise, one hidden ReLU layer, sigmoid.
-
-    sklearn's `MLPClassifier` (`hidden` units, L2 penalty `alpha`, Adam, early stopping on a
-    stratified 15% validation split, fixed `random_state`). Early stopping is switched off when a
-    class has too few rows to split. Same interface as `LinearProbe`: `predict` is P(target = 1),
-    `score` is ROC AUC, and a constant training target gives a constant probe (`constant_`).
-    """
-
-    def __init__(self, hidden: int = 16, alpha: float = 1e-3, random_state: int = 0, max_iter: int = 400) -> None:
-        self.hidden = hidden
-        self.alpha = alpha
-        self.random_state = random_state
-        self.max_iter = max_iter
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> MLPProbe:
-        """Fit on activations `X (n, d)` and binary targets `y (n,)`."""
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1).astype(int)
-        self.constant_ = float(y[0]) if np.all(y == y[0]) else None
-        if self.constant_ is None:
-            early = int(np.bincount(y).min()) >= 5 and len(y) >= 30
-            head = MLPClassifier(
-                hidden_layer_sizes=(int(self.hidden),),
-                alpha=self.alpha,
-                learning_rate_init=1e-2,
-                max_iter=self.max_iter,
-                early_stopping=early,
-                validation_fraction=0.15,
-                n_iter_no_change=20,
-                random_state=self.random_state,
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                self.model_ = make_pipeline(StandardScaler(), head).fit(X, y)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """P(target = 1) `(n,)`."""
-        X = np.asarray(X, dtype=np.float64)
-        if self.constant_ is not None:
-            return np.full(X.shape[0], self.constant_)
-        return self.model_.predict_proba(X)[:, 1]
-
-    def score(self, X: np.ndarray, y: np.ndarray) -> float:
-        """ROC AUC of `predict(X)` against `y` (NaN when undefined, see `probe_score`)."""
-        return probe_score("logistic", y, self.predict(X))
 
 
 def _make(kind: str, alpha: float, seed: int):

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from probes.retargeting import CONTROL, MOVED, STEERED, UNSTEERED  # noqa: E402
+
 REGIME_COLOURS = {0: "#1f77b4", 1: "#d62728"}
 REGIME_LABELS = {0: "s=0 (training)", 1: "s=1 (deployment)"}
 
@@ -138,4 +140,40 @@ def sweep_figure(sweeps: Sequence[tuple[str, pd.DataFrame]]) -> bytes:
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.suptitle("Shift sweep: when does each test see the regime?")
     fig.tight_layout()
+    return _png(fig)
+
+
+def retargeting_figure(panels: dict[str, pd.DataFrame], *, goal: str = "goal") -> bytes:
+    """Success against edit strength, one panel per agent: steered, random controls (range), unsteered, goal moved (PNG)."""
+    if not panels:
+        raise ValueError("retargeting_figure needs at least one table.")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    axes = axes[0]
+    for ax, (title, rates) in zip(axes, panels.items(), strict=True):
+        scaled = rates.dropna(subset=["scale"])
+        steered = scaled[scaled["condition"] == STEERED].sort_values("scale")
+        ctl = scaled[scaled["condition"].str.startswith(CONTROL)].groupby("scale")["success_rate"]
+        ax.plot(
+            steered["scale"], steered["success_rate"], "o-", color="tab:red", label=f"steered along the {goal} probe"
+        )
+        if len(ctl.size()):
+            lo, hi, mid = ctl.min(), ctl.max(), ctl.mean()
+            ax.fill_between(mid.index, lo.values, hi.values, color="tab:gray", alpha=0.3)
+            ax.plot(mid.index, mid.values, "s--", color="tab:gray", label="random control (same norm)")
+        flat = rates[rates["scale"].isna()].set_index("condition")["success_rate"]
+        if UNSTEERED in flat:
+            ax.axhline(flat[UNSTEERED], color="black", lw=1, ls=":", label=UNSTEERED)
+        if MOVED in flat:
+            ax.axhline(flat[MOVED], color="tab:blue", lw=1, ls="-.", label=f"{goal} moved in the input")
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(steered["scale"].to_list(), [f"{x:g}" for x in steered["scale"]])
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("edit strength (× the probe's margin)")
+        ax.set_ylabel("reached the target cell")
+        ax.set_title(title, fontsize=10)
+    # One legend for all panels, below them, so that it covers no curve.
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda hl: len(hl[1]))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return _png(fig)

@@ -65,6 +65,35 @@ def _attribution_section(attr: Mapping) -> str:
     return "".join(out)
 
 
+def _steering_section(st: Mapping) -> str:
+    """Retargeting along the goal probe: the reading, then steered / controls / unsteered / goal moved at the best strength."""
+    head = "<h3>Steering</h3>"
+    if "skipped" in st:
+        return head + f"<p>Not computed: {html.escape(st['skipped'])}</p>"
+    control = "–" if st.get("control_mean") is None else f"{st['control_mean']:.2f} (max {st['control_max']:.2f})"
+    return (
+        head
+        + f"<p>{html.escape(st['reading'])}</p>"
+        + "<table><tr><th>site</th><th>probe accuracy (chance)</th><th>strength</th><th>steered</th>"
+        + "<th>random control</th><th>unsteered</th><th>goal moved in the input</th><th>example edit</th></tr>"
+        + f"<tr><td><code>{html.escape(st['site'])}</code></td><td>{st['probe_accuracy']:.2f} ({st['chance']:.3f})</td>"
+        + f"<td>{st['scale']:g}</td><td>{st['steered']:.2f}</td><td>{control}</td><td>{st['unsteered']:.2f}</td>"
+        + f"<td>{_fmt(st.get('goal_moved'), 2)}</td><td><code>{html.escape(st['example']['file'])}</code></td></tr>"
+        + _solvable_row(st.get("solvable"))
+        + "</table>"
+    )
+
+
+def _solvable_row(solv: Mapping | None) -> str:
+    if not solv:
+        return ""
+    control = "–" if solv.get("control_mean") is None else f"{solv['control_mean']:.2f} (max {solv['control_max']:.2f})"
+    return (
+        f"<tr><td colspan='3' style='text-align:left'>mazes it solves with the goal moved ({solv['n_episodes']})</td>"
+        f"<td>{solv['steered']:.2f}</td><td>{control}</td><td>{solv['unsteered']:.2f}</td><td>1.00</td><td></td></tr>"
+    )
+
+
 def _sensitivity_section(candidate: str, sens: Mapping) -> str:
     """The direct effect of the regime not through the candidate, and how robust it is to a hidden confounder."""
     head = f"<h3>Sensitivity ({html.escape(candidate)} as <i>Y<sub>m</sub></i>)</h3>"
@@ -189,6 +218,8 @@ def render_html(report: Mapping, figures: Mapping[str, tuple[bytes, str]]) -> st
                 parts.append(_graph_section(c["name"], c["graph"]))
         if a.get("attribution"):
             parts.append(_attribution_section(a["attribution"]))
+        if a.get("steering"):
+            parts.append(_steering_section(a["steering"]))
         for c in a["candidates"]:
             flags = (c.get("probe") or {}).get("flags") or []
             if flags:

@@ -127,6 +127,20 @@ class GridEnv(gym.Env):
         self._t += 1
         return self._agent
 
+    @property
+    def walls(self) -> np.ndarray:
+        """This episode's wall map `(H, W)` in observation coordinates (a copy; `True` where there is a wall)."""
+        if self._layout is None:
+            raise gym.error.ResetNeeded("The episode has not started; call reset() before reading walls.")
+        return np.array(self._layout.walls, dtype=bool)
+
+    @property
+    def agent_cell(self) -> tuple[int, int]:
+        """The agent's cell `(row, col)`."""
+        if self._layout is None:
+            raise gym.error.ResetNeeded("The episode has not started; call reset() before reading agent_cell.")
+        return (int(self._agent[0]), int(self._agent[1]))
+
     def _finish(self, terminated: bool) -> tuple[bool, bool]:
         """`(terminated, truncated)` for this step; truncation after `max_steps` steps."""
         terminated = bool(terminated)

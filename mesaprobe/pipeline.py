@@ -22,9 +22,18 @@ import training
 from analysis import figures
 from analysis.report import write_report
 from analysis.study import analyse_agent, behaviour_by_regime
+from envs.errors import UnknownNameError
 from envs.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent, save_agent_description
-from mesaprobe.config import AgentConfig, CollectConfig, ProbeConfig, StudyConfig, TransportConfig, dump_config
+from mesaprobe.config import (
+    AgentConfig,
+    CollectConfig,
+    ProbeConfig,
+    SteeringConfig,
+    StudyConfig,
+    TransportConfig,
+    dump_config,
+)
 from mesaprobe.plugins import load_plugins
 from probes import (
     CandidateProbes,
@@ -37,6 +46,7 @@ from probes import (
     probe_transport,
     resolve_modules,
 )
+from probes.retargeting import goal_probe, retarget, retargeting_rate, retargeting_reading, summarize_retargeting
 
 # progress(stage_key, description, completed, total)
 ProgressFn = Callable[[str, str, float, float], None]
@@ -60,6 +70,7 @@ class AgentAnalysis:
     probes: CandidateProbes
     candidates: list[str]
     attribution_png: bytes | None = None
+    steering_rates: pd.DataFrame | None = None
 
 
 def _noop(*_args) -> None:
@@ -177,6 +188,60 @@ def attribution_stage(
     return summary, png
 
 
+def steering_stage(
+    agent,
+    cfg: SteeringConfig | None,
+    *,
+    name: str,
+    planted: bool,
+    env: str,
+    env_kwargs: dict[str, Any],
+    seed: int,
+    out: Path,
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Retarget `agent` along a spatial probe of `cfg.goal` (`probes.retargeting`); write `steering.json` and an example edit."""
+    if cfg is None:
+        return {"skipped": "off; set probe.steering (e.g. {goal: cheese}) to retarget agents along a goal probe"}, None
+    site = cfg.site_for(name, planted)
+    try:
+        resolve_modules(agent, [site])
+    except UnknownNameError:
+        return {"site": site, "skipped": f"the agent has no module {site!r}; name one in probe.steering.sites"}, None
+    gp = goal_probe(
+        agent, env, site, cfg.goal, n_episodes=cfg.probe_episodes, kernel=cfg.kernel, alpha=cfg.probe_alpha,
+        shift=cfg.shift, seed=seed, env_kwargs=env_kwargs,
+    )  # fmt: skip
+    head = {"goal": cfg.goal, "site": site, "kernel": cfg.kernel, "probe_accuracy": gp.accuracy, "chance": gp.chance}
+    if gp.accuracy < cfg.min_accuracy or gp.probe.margin_ <= 0:
+        return {
+            **head,
+            "skipped": f"the probe reads no {cfg.goal} (held-out accuracy {gp.accuracy:.2f} < "
+            f"probe.steering.min_accuracy {cfg.min_accuracy:g}; chance {gp.chance:.3f}): no represented {cfg.goal} to move",
+        }, None
+    rates = retargeting_rate(
+        agent, env, gp.probe, site, goal=cfg.goal, scales=cfg.scales, n_episodes=cfg.n_episodes,
+        n_controls=cfg.n_controls, shift=cfg.shift, seed=seed, env_kwargs=env_kwargs,
+    )  # fmt: skip
+    summary = summarize_retargeting(rates)
+    maze = rates.attrs["mazes"][0]
+    example = retarget(gp.probe, site, source=tuple(maze["goal"]), target=tuple(maze["target"]), scale=summary["scale"])
+    example.save(out / "steering_example.json")
+    entry = {
+        **head,
+        "margin": gp.probe.margin_,
+        **summary,
+        "rates": [
+            {k: (None if k == "scale" and pd.isna(v) else v) for k, v in row.items()}
+            for row in rates.to_dict("records")
+        ],
+        "mazes": rates.attrs["mazes"],
+        "example": {"file": f"agents/{name}/steering_example.json", "maze_seed": maze["seed"]},
+        "reading": retargeting_reading(name, cfg.goal, site, gp.accuracy, summary),
+    }
+    write_json_atomic(out / "steering.json", entry)
+    return entry, rates
+
+
 def test_stage(
     name: str,
     probes: CandidateProbes,
@@ -283,6 +348,16 @@ def report_stage(
                 "the objects of the example observation on the left). A read-out of the coin that looks at the exit "
                 "reads the exit.",
             )
+    steered = {a.entry["name"]: a.steering_rates for a in analyses if a.steering_rates is not None}
+    if steered:
+        goal = next(a.entry["steering"]["goal"] for a in analyses if a.steering_rates is not None)
+        figs["steering"] = (
+            figures.retargeting_figure(steered, goal=goal),
+            f"Reading: the red line is how often an edit along the {goal} probe takes the agent to a cell it would not "
+            f"visit; grey is random edits of the same norm at the same places. An agent that follows its represented "
+            f"{goal} climbs to the blue line (the {goal} itself moved there); one whose red line stays with the grey "
+            f"band and the blue line low does not pursue the {goal}.",
+        )
     if sweeps:
         figs["shift_sweep"] = (
             figures.sweep_figure(sweeps),
@@ -309,6 +384,7 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     obs_space, channels = probe_env.observation_space, getattr(probe_env.unwrapped, "channels", ())
     probe_env.close()
     built: dict[str, training.Agent] = {}
+    steering = config.probe.steering
     for agent_cfg in config.agents:
         if agent_cfg.trained:
             untrained = training.make_agent(config.env, env_kwargs=config.env_kwargs, settings=agent_cfg.ppo_settings())
@@ -317,6 +393,11 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
             built[agent_cfg.name] = build_agent(
                 agent_cfg, env=config.env, env_kwargs=config.env_kwargs, device=config.device, seed=config.seed
             )
+        # A steering site the user named, or the default site of a PPO agent, must exist: a typo
+        # should stop the study here, not skip a section after minutes of training.
+        if steering is not None and (agent_cfg.trained or agent_cfg.name in steering.sites):
+            site = steering.site_for(agent_cfg.name, agent_cfg.kind == "planted")
+            resolve_modules(untrained if agent_cfg.trained else built[agent_cfg.name], [site])
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", dump_config(config))
     timing: dict[str, float] = {}
@@ -348,7 +429,12 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         analysis = test_stage(name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport)
         attribution, png = attribution_stage(agent, data, probes, config.probe, obs_space, channels, seed=config.seed)
         analysis.entry["attribution"] = attribution
-        analysis = dataclasses.replace(analysis, attribution_png=png)
+        steering, rates = steering_stage(
+            agent, config.probe.steering, name=name, planted=agent_cfg.kind == "planted", env=config.env,
+            env_kwargs=config.env_kwargs, seed=config.seed, out=agent_dir,
+        )  # fmt: skip
+        analysis.entry["steering"] = steering
+        analysis = dataclasses.replace(analysis, attribution_png=png, steering_rates=rates)
         analysis.entry["kind"] = agent_cfg.kind
         if agent_cfg.kind == "planted":
             analysis.entry["planted_goal"] = agent_cfg.goal

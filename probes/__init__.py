@@ -1,4 +1,4 @@
-"""Reading the agent: activation capture, rollout collection, probes, probe transport, attribution, steering."""
+"""Reading the agent: activation capture, rollout collection, probes, probe transport, attribution, steering, retargeting."""
 
 from probes.attribution import (
     ReadoutModule,
@@ -17,13 +17,16 @@ from probes.collect import collect
 from probes.dataset import RolloutDataset
 from probes.estimators import LinearProbe, MLPProbe, probe_score
 from probes.hooks import ActivationCache, capture, count_hooks, resolve_modules
-from probes.steering import Intervention, random_control, steer, steering_rate
-from probes.transport import ProbeTransport, SpatialProbe, probe_transport
+from probes.retargeting import GoalProbe, goal_probe, pick_target, retarget, retargeting_rate, summarize_retargeting
+from probes.spatial import SpatialProbe
+from probes.steering import Intervention, random_control, steer, steer_rows, steering_rate
+from probes.transport import ProbeTransport, probe_transport
 
 __all__ = [
     "CONTROL_SITE",
     "ActivationCache",
     "CandidateProbes",
+    "GoalProbe",
     "Intervention",
     "LinearProbe",
     "MLPProbe",
@@ -42,13 +45,19 @@ __all__ = [
     "collect",
     "count_hooks",
     "cross_fit",
+    "goal_probe",
     "linear_readout",
     "probe_candidates",
     "probe_score",
+    "pick_target",
     "probe_transport",
     "random_control",
     "resolve_modules",
+    "retarget",
+    "retargeting_rate",
     "steer",
+    "steer_rows",
     "steering_rate",
+    "summarize_retargeting",
     "top_cells",
 ]

@@ -18,7 +18,9 @@ from probes.hooks import capture
 EnvSpec = str | Callable[..., gym.Env]
 
 
-def _make_env(env: EnvSpec, shift: float, env_kwargs: dict[str, Any]) -> gym.Env:
+def make_env(env: EnvSpec, shift: float, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """An environment from an id or a constructor, at regime mixture `shift`."""
+    env_kwargs = dict(env_kwargs or {})
     if isinstance(env, str):
         return envs.make(env, shift=shift, **env_kwargs)
     if callable(env):
@@ -106,7 +108,7 @@ def collect(
     if not callable(getattr(agent, "act", None)):
         raise AgentError(f"{type(agent).__name__} has no act(obs) method; see training.Agent.")
     n_slots = max(1, min(n_envs, n_episodes))
-    slots = [_make_env(env, shift, env_kwargs) for _ in range(n_slots)]
+    slots = [make_env(env, shift, env_kwargs) for _ in range(n_slots)]
     candidates = list(getattr(slots[0].unwrapped, "candidates", ()))
     episode_seeds = np.random.SeedSequence(seed).generate_state(n_episodes, dtype=np.uint32)
     rng = np.random.default_rng([seed, 1])

@@ -185,6 +185,70 @@ def steer(agent, interventions: Intervention | Sequence[Intervention]) -> Iterat
             handle.remove()
 
 
+class _RowEdit:
+    """Per-row interventions on one site as one forward hook: row `i` of every batch gets `ivs[i]` (or nothing)."""
+
+    def __init__(self, ivs: Sequence[Intervention | None]) -> None:
+        self.ivs = list(ivs)
+        self.tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def _build(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n, width = flat.shape
+        add = torch.zeros(n, width, dtype=torch.float64)
+        mask = torch.zeros(n, width, dtype=torch.bool)
+        vals = torch.zeros(n, width, dtype=torch.float64)
+        for i, iv in enumerate(self.ivs):
+            if iv is None:
+                continue
+            edit = _Edit(iv)
+            edit._check(width)
+            cols = slice(None) if edit.idx is None else edit.idx
+            if iv.mode == "add":
+                add[i, cols] += edit.delta
+            else:
+                mask[i, cols] = True
+                vals[i, cols] = edit.delta
+        return add.to(flat.device, flat.dtype), mask.to(flat.device), vals.to(flat.device, flat.dtype)
+
+    def __call__(self, _module, _inputs, output):
+        if isinstance(output, (tuple, list)):
+            return type(output)([self.edit(output[0]), *output[1:]])
+        return self.edit(output)
+
+    def edit(self, out: torch.Tensor) -> torch.Tensor:
+        flat = out.reshape(out.shape[0], -1)
+        if flat.shape[0] != len(self.ivs):
+            raise DataError(
+                f"steer_rows holds {len(self.ivs)} per-row interventions but the batch has {flat.shape[0]} rows; "
+                f"call the agent on exactly one row per intervention."
+            )
+        if self.tensors is None or self.tensors[0].shape != flat.shape:
+            self.tensors = self._build(flat)
+        add, mask, vals = self.tensors
+        return torch.where(mask, vals, flat + add).reshape(out.shape)
+
+
+@contextlib.contextmanager
+def steer_rows(agent, interventions: Sequence[Intervention | None]) -> Iterator[None]:
+    """Row `i` of every forward pass gets `interventions[i]` (`None`: left alone), for batched rollouts of many edits.
+
+    All interventions that are not `None` must be on one site (the batch is one call). Use it to
+    roll out one episode per row, each with its own edit (a different target cell per maze).
+    """
+    sites = {iv.site for iv in interventions if iv is not None}
+    if len(sites) > 1:
+        raise ConfigError(f"steer_rows edits one site per call; got {sorted(sites)}.")
+    if not sites:
+        yield
+        return
+    site = sites.pop()
+    handle = resolve_modules(agent, [site])[site].register_forward_hook(_RowEdit(interventions))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def steering_rate(
     agent,
     env,
@@ -230,4 +294,4 @@ def steering_rate(
     return pd.DataFrame(rows)
 
 
-__all__ = ["CONTROLS", "MODES", "Intervention", "random_control", "steer", "steering_rate"]
+__all__ = ["CONTROLS", "MODES", "Intervention", "random_control", "steer", "steer_rows", "steering_rate"]

@@ -9,7 +9,7 @@ every other shift (`fit_on="train_shift"`), or cross-fits it over the episodes o
 scores the out-of-fold read-out within each shift (`fit_on="pooled"`, what the study's own probe
 does; the default picks it when the training shift's labels are (nearly) one class) — next to the
 same probe on the raw observation (the control) and next to a non-linear probe of the same
-target. `SpatialProbe` reads a target *cell* out of grid-shaped activations `(n, C, H, W)`.
+target.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import torch
-from sklearn.base import BaseEstimator
 
 from envs.errors import ConfigError, DataError, unknown_name
 from probes.candidates import CONTROL_SITE, _folds
@@ -481,98 +479,3 @@ def _flags(
             }
         )
     return pd.DataFrame(rows)
-
-
-class SpatialProbe(BaseEstimator):
-    """Read a target cell out of grid-shaped activations `(n, C, H, W)`.
-
-    A 1×1-convolution read-out: logit[h, w] = Σ_c w_c · x̃[c, h, w] + b[h, w] (channels
-    standardised, weights shared across cells, one bias per cell), softmax over the H·W cells,
-    fitted by full-batch L-BFGS on the cross-entropy plus `alpha`·‖w‖² (CPU, float64, zero
-    initialisation: deterministic). `y` is the target cell `(row, col)` per sample, shape `(n, 2)`.
-    `predict_proba` gives `(n, H, W)` maps, `predict` the argmax cells `(n, 2)`, `score` the
-    accuracy of the argmax cell (chance ≈ 1 / (H·W)).
-    """
-
-    def __init__(self, alpha: float = 1e-3, max_iter: int = 200) -> None:
-        self.alpha = alpha
-        self.max_iter = max_iter
-
-    def _check_X(self, X: np.ndarray, fitted: bool) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 4:
-            raise DataError(f"SpatialProbe needs activations of shape (n, C, H, W), got shape {X.shape}.")
-        if fitted and X.shape[1:] != self.shape_:
-            raise DataError(f"activations have shape (C, H, W) = {X.shape[1:]}; the probe was fitted on {self.shape_}.")
-        if not np.all(np.isfinite(X)):
-            raise DataError("activations contain NaN or inf.")
-        return X
-
-    def _check_y(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y)
-        if y.shape != (X.shape[0], 2):
-            raise DataError(f"y must be one (row, col) cell per sample, shape ({X.shape[0]}, 2); got {y.shape}.")
-        if not np.all(np.mod(y, 1) == 0):
-            raise DataError("y must hold integer cell coordinates.")
-        y = y.astype(int)
-        H, W = X.shape[2:]
-        if y[:, 0].min() < 0 or y[:, 0].max() >= H or y[:, 1].min() < 0 or y[:, 1].max() >= W:
-            raise DataError(f"target cells must lie in the {H}×{W} grid.")
-        return y
-
-    def _standardise(self, X: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor((X - self.mean_[None, :, None, None]) / self.scale_[None, :, None, None])
-
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("nchw,c->nhw", x, self.w_) + self.b_
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> SpatialProbe:
-        """Fit on activations `X (n, C, H, W)` and target cells `y (n, 2)`."""
-        X = self._check_X(X, fitted=False)
-        y = self._check_y(X, y)
-        if X.shape[0] < 2:
-            raise DataError(f"SpatialProbe needs at least 2 samples, got {X.shape[0]}.")
-        n, C, H, W = X.shape
-        self.shape_ = (C, H, W)
-        self.mean_ = X.mean(axis=(0, 2, 3))
-        self.scale_ = X.std(axis=(0, 2, 3))
-        self.scale_[self.scale_ == 0] = 1.0
-        x = self._standardise(X)
-        target = torch.as_tensor(y[:, 0] * W + y[:, 1])
-        self.w_ = torch.zeros(C, dtype=torch.float64, requires_grad=True)
-        self.b_ = torch.zeros(H, W, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([self.w_, self.b_], max_iter=int(self.max_iter), line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(self._logits(x).reshape(n, H * W), target)
-            loss = loss + self.alpha * (self.w_**2).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        self.w_.requires_grad_(False)
-        self.b_.requires_grad_(False)
-        self.coef_ = self.w_.numpy().copy()
-        self.intercept_ = self.b_.numpy().copy()
-        return self
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Probability maps `(n, H, W)` over the target cell (each sums to 1)."""
-        X = self._check_X(X, fitted=True)
-        with torch.no_grad():
-            logits = self._logits(self._standardise(X))
-            n, H, W = logits.shape
-            return torch.softmax(logits.reshape(n, H * W), dim=1).reshape(n, H, W).numpy()
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """The most probable cell `(row, col)` per sample, shape `(n, 2)`."""
-        proba = self.predict_proba(X)
-        flat = proba.reshape(len(proba), -1).argmax(axis=1)
-        return np.stack(np.unravel_index(flat, proba.shape[1:]), axis=1)
-
-    def score(self, X: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy of the argmax cell."""
-        X = self._check_X(X, fitted=True)
-        y = self._check_y(X, y)
-        return float(np.mean(np.all(self.predict(X) == y, axis=1)))

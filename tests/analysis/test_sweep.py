@@ -48,6 +48,25 @@ def test_a_direct_effect_is_detected_by_both_tests():
     assert sw.summary["power_transport"].iloc[-1] == 1.0 and sw.summary["power_behaviour"].iloc[-1] == 1.0
     assert sw.detection_shift("transport") is not None and sw.detection_shift("behaviour") is not None
     assert (sw.summary["effect_hi"].iloc[-1] < 0) and abs(sw.summary["effect"].iloc[-1] + 1.0) < 0.2
+    assert sw.return_gap == pytest.approx(-1.0, abs=0.15)
+
+
+def test_the_reading_explains_with_numbers_why_the_transport_test_is_not_first():
+    summary = pd.DataFrame(
+        {
+            "shift": [0.01, 0.02, 0.5],
+            "power_transport": [0.2, 0.9, 1.0],
+            "power_behaviour": [0.5, 0.9, 1.0],
+            "effect": [np.nan, -0.7, -0.8],
+            "n_deploy": [3.0, 6.0, 150.0],
+        }
+    )
+    same = ShiftSweep("exit", pd.DataFrame(), summary, 300, 10, 0.05, 0.8, "gcm", return_gap=-0.8)
+    assert "Both detect at the same λ; just below, at λ = 0.01" in same.reading
+    assert "the return itself moves by -0.80" in same.reading and "accounts for 0% of the change" in same.reading
+    later = ShiftSweep("exit", pd.DataFrame(), summary.assign(power_transport=[0.0, 0.5, 1.0]), 300, 10, 0.05, 0.8, "gcm",
+                       return_gap=-1.6)  # fmt: skip
+    assert "The return differs by regime first" in later.reading and "accounts for 50% of the change" in later.reading
 
 
 def test_the_transport_test_sees_a_change_the_returns_hide():

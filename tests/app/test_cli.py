@@ -102,6 +102,12 @@ def test_envs_lists_candidates(tmp_path):
         ("agents: [{name: a}]\ncollect: {shifts: [0.0, 0.0]}\n", "one regime only"),
         ("agents: [{name: a}]\ntest: {graph: [s -> y_m -> y_b, y_b -> s]}\n", "test.graph: edge y_b → s makes a cycle"),
         ("agents: [{name: a}]\ntest: {graph: [s => y_m]}\n", "test.graph: cannot read edge 's => y_m'"),
+        ("agents: [{name: a}]\nprobe: {steering: {goal: coin, kernel: 2}}\n", "probe.steering.kernel must be an odd"),
+        ("agents: [{name: a}]\nprobe: {steering: {site: features_extractor.conv.0}}\n", "goal is missing"),
+        (
+            "agents: [{name: a}]\nprobe: {steering: {goal: coin, site: features_extractor.conv0}}\n",
+            "Did you mean 'features_extractor.conv.0'",
+        ),
     ],
 )
 def test_bad_config_is_one_line_error(tmp_path, capsys, config, message):
@@ -138,8 +144,12 @@ def test_demo_verdicts(tmp_path):
     assert abs(b["1"]["achievement"]["coin"] - b["0"]["achievement"]["coin"]) < 0.05
 
 
-def test_stage_commands_chain(tmp_path):
-    """train -> collect -> probe -> test, each reading the previous stage's directory."""
+def test_stage_commands_chain(tmp_path, capsys):
+    """train -> collect -> probe -> test, each reading the previous stage's directory.
+
+    In-process (the same `main` the command runs; each subprocess would pay the import again, and
+    the tiny study above already runs the command itself).
+    """
     steps = [
         ("train", "--out", tmp_path / "agent", "--timesteps", 1024, "--name", "staged"),
         ("collect", tmp_path / "agent", "--out", tmp_path / "rollouts", "--n-episodes", 20, "--layers", "value_net"),
@@ -147,10 +157,10 @@ def test_stage_commands_chain(tmp_path):
         ("test", tmp_path / "probes", "--out", tmp_path / "report"),
     ]
     for args in steps:
-        proc = mesaprobe(*args)
-        assert proc.returncode == 0, (args[0], proc.stderr)
+        assert main([str(a) for a in args]) == 0, (args[0], capsys.readouterr().err)
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["agents"][0]["name"] == "staged"
     assert report["env"] == "mesaprobe/CoinCorridor-v0"
-    proc = mesaprobe("test", tmp_path / "rollouts")
-    assert proc.returncode == 2 and "run `mesaprobe probe` first" in proc.stderr
+    capsys.readouterr()
+    assert main(["test", str(tmp_path / "rollouts")]) == 2
+    assert "run `mesaprobe probe` first" in capsys.readouterr().err

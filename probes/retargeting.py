@@ -1,0 +1,433 @@
+"""Retargeting: move the goal the agent represents and see whether the agent follows.
+
+A probe that reads the cheese's cell out of an agent's activations says the cheese is
+*represented*; it does not say the agent *pursues* it. Retargeting asks the causal question: edit
+the activations along the probe so that it reads a different cell (`retarget`), roll the agent out
+in mazes where that cell is off its way, and count how often it walks there — next to random
+edits of the same norm at the same places, the unsteered agent, and the goal moved in the
+observation itself (the ceiling: what the agent does when the goal really is there).
+
+`goal_probe` fits the `SpatialProbe`, `pick_target` chooses the target cell of a maze (reachable,
+off every shortest path from the start to the goal), `retargeting_rate` runs every condition as
+one batched rollout per condition (each maze its own edit, through `steer_rows`), and
+`analysis.figures.retargeting_figure` plots success against edit strength.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from envs.errors import ConfigError, DataError
+from envs.grid import maze_distances
+from probes.collect import EnvSpec, collect, make_env
+from probes.spatial import SpatialProbe
+from probes.steering import Intervention, random_control, steer_rows
+
+UNSTEERED = "unsteered"
+STEERED = "steered"
+CONTROL = "random control"
+MOVED = "goal moved in the input"
+
+
+def _grid_env(env) -> Any:
+    base = env.unwrapped
+    if not (hasattr(type(base), "walls") and hasattr(type(base), "agent_cell")):
+        raise DataError(
+            f"retargeting needs a grid environment that exposes `walls` and `agent_cell` (envs.GridEnv does); "
+            f"{type(base).__name__} does not."
+        )
+    return base
+
+
+def goal_cell(info: dict[str, Any], goal: str) -> tuple[int, int]:
+    """The goal's cell from the environment's ground truth (`<goal>_row`, `<goal>_col` in `info["truth"]`)."""
+    truth = info.get("truth", {})
+    keys = (f"{goal}_row", f"{goal}_col")
+    if not all(k in truth for k in keys):
+        raise DataError(
+            f"the environment's info['truth'] has no {keys[0]!r}/{keys[1]!r}; goal {goal!r} needs a cell in the "
+            f"ground truth. It has: {sorted(truth)}."
+        )
+    return int(truth[keys[0]]), int(truth[keys[1]])
+
+
+def site_grid(width: int, obs_shape: Sequence[int], site: str) -> tuple[int, int, int]:
+    """`(C, H, W)` of a site whose flattened output has `width` values, on the observation's `H x W` grid."""
+    h, w = int(obs_shape[-2]), int(obs_shape[-1])
+    if width % (h * w):
+        raise DataError(
+            f"site {site!r} has {width} values per row, not a whole number of {h}x{w} maps; a spatial probe "
+            f"needs a grid-shaped site such as a convolution's output (e.g. 'features_extractor.conv.0')."
+        )
+    return width // (h * w), h, w
+
+
+@dataclass(frozen=True)
+class GoalProbe:
+    """A fitted `SpatialProbe` of `goal`'s cell at `site`, with its held-out accuracy and the chance level."""
+
+    probe: SpatialProbe
+    site: str
+    goal: str
+    accuracy: float
+    chance: float
+    n_train: int
+    n_test: int
+
+
+def goal_probe(
+    agent,
+    env: EnvSpec,
+    site: str,
+    goal: str,
+    *,
+    n_episodes: int = 300,
+    kernel: int = 3,
+    alpha: float = 10.0,
+    shift: float = 1.0,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> GoalProbe:
+    """Fit a `SpatialProbe` of `goal`'s cell on `site` at each episode's first step; score it on held-out episodes.
+
+    Where the environment has a `wall` channel, the probe tells the goal's cell from the other open
+    cells (`SpatialProbe.fit(cells=...)`), so "this cell is open" stays out of its direction, and
+    `chance` is one over the number of open cells.
+
+    `alpha` is the probe's L2 penalty: a strong one (the default) keeps the accuracy on grid
+    activations and turns the weights towards the mean difference of the activations with and
+    without the goal at a cell, which steers better than the sharpest discriminating direction.
+    """
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+    data = collect(agent, env, shift=shift, n_episodes=n_episodes, layers=[site], seed=seed, env_kwargs=env_kwargs)
+    first = data.first_steps()
+    cols = [f"{goal}_row", f"{goal}_col"]
+    missing = [c for c in cols if c not in first.table]
+    if missing:
+        raise DataError(f"the rollouts have no ground-truth columns {missing}; goal {goal!r} needs a cell.")
+    y = first.table[cols].to_numpy()
+    raw = first.site(site)
+    X = raw.reshape(len(raw), *site_grid(raw.shape[1], data.meta["obs_shape"], site))
+    n_test = max(1, int(round(test_fraction * len(X))))
+    if len(X) - n_test < 2:
+        raise ConfigError(f"n_episodes={n_episodes} leaves too few episodes to fit the probe; use at least 10.")
+    cells = _open_cells(env, shift, env_kwargs, first.site("obs").reshape(len(X), *data.meta["obs_shape"]))
+    train, test = slice(None, -n_test), slice(-n_test, None)
+    probe = SpatialProbe(alpha=alpha, kernel=kernel).fit(X[train], y[train], None if cells is None else cells[train])
+    n_cells = X.shape[2] * X.shape[3] if cells is None else cells[test].reshape(n_test, -1).sum(axis=1)
+    return GoalProbe(
+        probe=probe,
+        site=site,
+        goal=goal,
+        accuracy=probe.score(X[test], y[test], None if cells is None else cells[test]),
+        chance=float(np.mean(1.0 / n_cells)),
+        n_train=len(X) - n_test,
+        n_test=n_test,
+    )
+
+
+def _open_cells(env: EnvSpec, shift: float, env_kwargs: dict[str, Any] | None, obs: np.ndarray) -> np.ndarray | None:
+    """Cells not under a wall in each observation (None when the environment names no `wall` channel)."""
+    made = make_env(env, shift, env_kwargs)
+    channels = list(getattr(made.unwrapped, "channels", ()))
+    made.close()
+    return None if "wall" not in channels else obs[:, channels.index("wall")] < 0.5
+
+
+def pick_target(
+    walls: np.ndarray, start: tuple[int, int], goal: tuple[int, int], rng: np.random.Generator, *, min_distance: int = 2
+) -> tuple[int, int] | None:
+    """A random open cell reachable from `start`, ≥ `min_distance` from `goal`, and off the way to and past the goal.
+
+    On no shortest path from `start` to `goal`, so an agent that heads for the real goal does not
+    pass the target on its way; and no shortest path from `start` to the target runs through the
+    goal, so an agent that heads for the target need not touch the goal. `None` when the maze has
+    no such cell.
+    """
+    from_start, from_goal = maze_distances(walls, start), maze_distances(walls, goal)
+    on_path = from_start + from_goal == from_start[goal]
+    # Nor may the way to the target lead over the goal: where reaching the goal ends the episode
+    # (the cheese), the agent would stop there.
+    behind_goal = from_start == from_start[goal] + from_goal
+    ok = (from_start > 0) & (from_goal >= min_distance) & ~on_path & ~behind_goal
+    cells = np.argwhere(ok)
+    if not len(cells):
+        return None
+    r, c = cells[rng.integers(len(cells))]
+    return int(r), int(c)
+
+
+def retarget(
+    probe: SpatialProbe,
+    site: str,
+    *,
+    source: tuple[int, int],
+    target: tuple[int, int],
+    scale: float = 1.0,
+    name: str | None = None,
+) -> Intervention:
+    """Add `a · (pattern[target] − pattern[source])` at `site`: the probe's read-out moves from `source` to `target`.
+
+    The pattern is `SpatialProbe.cell_pattern`, the activation change the probe reads as the goal.
+    `scale` is in units of the probe's own margin: at `scale = 1` the edit raises
+    `logit[target] − logit[source]` by twice `probe.margin_` (the mean amount by which the true
+    cell's logit beats a typical cell's on the fitting data), i.e. it swaps the two cells' read-outs.
+    Positions are the kernel's footprint around both cells.
+    """
+    if tuple(source) == tuple(target):
+        raise ConfigError(f"source and target are the same cell {tuple(source)}; retargeting needs two cells.")
+    d = (probe.cell_pattern(target) - probe.cell_pattern(source)).reshape(-1)
+    g = (probe.cell_direction(target) - probe.cell_direction(source)).reshape(-1)
+    positions = np.flatnonzero(d)
+    gain = float(d @ g)  # how far one unit of the pattern moves logit[target] - logit[source]
+    if not len(positions) or gain <= 0.0:
+        raise DataError("the probe's weights are all zero; it reads no goal and gives no direction to steer along.")
+    if probe.margin_ <= 0:
+        raise DataError(
+            f"the probe's margin is {probe.margin_:.3g}: it does not single out the goal's cell, so its direction is no "
+            f"representation of the goal to steer along. Fit it on more episodes or at another site."
+        )
+    a = float(scale) * 2.0 * probe.margin_ / gain
+    return Intervention(
+        site=site,
+        direction=tuple(float(v) for v in d[positions]),
+        scale=a,
+        positions=tuple(int(p) for p in positions),
+        mode="add",
+        name=name or f"{tuple(source)} -> {tuple(target)} x{scale:g}",
+    )
+
+
+@dataclass(frozen=True)
+class _Maze:
+    seed: int
+    goal: tuple[int, int]
+    target: tuple[int, int]
+
+
+def _mazes(env, n: int, goal: str, seed: int, min_distance: int) -> list[_Maze]:
+    base = _grid_env(env)
+    out: list[_Maze] = []
+    i = 0
+    while len(out) < n:
+        if i >= 20 * n:
+            raise DataError(f"found only {len(out)} of {n} mazes with a target cell off the way to the goal.")
+        reset_seed = seed * 100_003 + i
+        _, info = env.reset(seed=reset_seed)
+        g = goal_cell(info, goal)
+        t = pick_target(base.walls, base.agent_cell, g, np.random.default_rng([seed, i]), min_distance=min_distance)
+        if t is not None:
+            out.append(_Maze(reset_seed, g, t))
+        i += 1
+    return out
+
+
+def _rollout(
+    agent,
+    env_fn: Callable[[], Any],
+    mazes: Sequence[_Maze],
+    ivs: Sequence[Intervention | None],
+    *,
+    move_goal: int | None,
+    seed: int,
+    deterministic: bool,
+) -> np.ndarray:
+    """One batched rollout, maze `i` in row `i`; `True` where the agent stood on its target before the episode ended."""
+    envs_ = [env_fn() for _ in mazes]
+    obs = np.stack([e.reset(seed=m.seed)[0] for e, m in zip(envs_, mazes, strict=True)])
+    hit = np.zeros(len(mazes), dtype=bool)
+    live = np.ones(len(mazes), dtype=bool)
+    rng = np.random.default_rng(seed)
+    if move_goal is not None:
+        rows = np.arange(len(mazes))
+        src, dst = np.array([m.goal for m in mazes]), np.array([m.target for m in mazes])
+    with steer_rows(agent, ivs):
+        while live.any():
+            batch = obs.copy()
+            if move_goal is not None:
+                batch[rows, move_goal, src[:, 0], src[:, 1]] = 0.0
+                batch[rows, move_goal, dst[:, 0], dst[:, 1]] = 1.0
+            actions = agent.act(batch, deterministic=deterministic, rng=rng)
+            for i in np.flatnonzero(live):
+                o, _, term, trunc, _ = envs_[i].step(actions[i])
+                obs[i] = o
+                if envs_[i].unwrapped.agent_cell == mazes[i].target:
+                    hit[i], live[i] = True, False
+                elif term or trunc:
+                    live[i] = False
+    for e in envs_:
+        e.close()
+    return hit
+
+
+def retargeting_rate(
+    agent,
+    env: EnvSpec,
+    probe: SpatialProbe,
+    site: str,
+    *,
+    goal: str,
+    scales: Sequence[float] = (1.0,),
+    n_episodes: int = 50,
+    n_controls: int = 3,
+    shift: float = 1.0,
+    min_distance: int = 2,
+    seed: int = 0,
+    deterministic: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """How often does steering along `probe` take the agent to a target cell it would not visit?
+
+    For `n_episodes` mazes at `shift`, each with its own target (`pick_target`), the agent is
+    rolled out unsteered, with the goal moved in the observation (when `goal` is one of the
+    environment's channels), and for every scale: steered (`retarget` from the goal's cell to the
+    target) and under `n_controls` random controls (`random_control`, Gaussian directions of the
+    same norm at the same positions). Success: the agent stands on the target before the episode
+    ends (CheeseMaze ends at the real cheese). All conditions share mazes and action noise. Returns
+    one row per (scale, condition): `scale` (NaN for the two scale-free rows), `condition`,
+    `success_rate`, `n_episodes`, `success_rate_solvable` and `n_solvable` (the same over the mazes
+    where the agent reached the target with the goal moved in the input: steering measured where
+    the agent can do what it is steered to; None without that condition), `norm` (mean edit norm);
+    `attrs["mazes"]` lists each maze's reset seed, goal and target cell.
+    """
+    if n_episodes < 1 or n_controls < 0:
+        raise ConfigError(f"n_episodes must be >= 1 and n_controls >= 0, got {n_episodes}, {n_controls}.")
+    if not scales or not all(np.isfinite(s) and s > 0 for s in scales):
+        raise ConfigError(f"scales must be positive numbers, got {list(scales)}.")
+    if not hasattr(probe, "coef_"):
+        raise DataError("the probe is not fitted; fit it (or use goal_probe) first.")
+
+    def env_fn():
+        return make_env(env, shift, env_kwargs)
+
+    probe_env = env_fn()
+    channels = tuple(getattr(_grid_env(probe_env), "channels", ()))
+    mazes = _mazes(probe_env, n_episodes, goal, seed, min_distance)
+    probe_env.close()
+    run = dict(env_fn=env_fn, mazes=mazes, seed=seed, deterministic=deterministic)
+    rows: list[dict[str, Any]] = []
+
+    solvable: np.ndarray | None = None
+
+    def add(scale: float, condition: str, hits: np.ndarray, ivs: Sequence[Intervention | None]) -> None:
+        norms = [iv.norm for iv in ivs if iv is not None]
+        rows.append(
+            {
+                "scale": scale,
+                "condition": condition,
+                "success_rate": float(hits.mean()),
+                "n_episodes": len(hits),
+                "success_rate_solvable": None
+                if solvable is None or not solvable.any()
+                else float(hits[solvable].mean()),
+                "n_solvable": None if solvable is None else int(solvable.sum()),
+                "norm": float(np.mean(norms)) if norms else 0.0,
+            }
+        )
+
+    none = [None] * len(mazes)
+    unsteered = _rollout(agent, ivs=none, move_goal=None, **run)
+    if goal in channels:
+        solvable = _rollout(agent, ivs=none, move_goal=channels.index(goal), **run)
+    add(np.nan, UNSTEERED, unsteered, none)
+    if solvable is not None:
+        add(np.nan, MOVED, solvable, none)
+    for scale in scales:
+        ivs = [retarget(probe, site, source=m.goal, target=m.target, scale=scale) for m in mazes]
+        add(float(scale), STEERED, _rollout(agent, ivs=ivs, move_goal=None, **run), ivs)
+        for k in range(n_controls):
+            ctl = [random_control(iv, seed=seed + 1000 * k + i) for i, iv in enumerate(ivs)]
+            add(float(scale), f"{CONTROL} {k}", _rollout(agent, ivs=ctl, move_goal=None, **run), ctl)
+    out = pd.DataFrame(rows)
+    out.attrs["mazes"] = [{"seed": m.seed, "goal": list(m.goal), "target": list(m.target)} for m in mazes]
+    return out
+
+
+def summarize_retargeting(rates: pd.DataFrame) -> dict[str, Any]:
+    """The best scale (highest steered rate, ties to the smaller scale) with its controls, and the scale-free rows."""
+    steered = rates[rates["condition"] == STEERED].sort_values(["success_rate", "scale"], ascending=[False, True])
+    if steered.empty:
+        raise DataError("the table has no 'steered' rows.")
+    best = float(steered.iloc[0]["scale"])
+    at = rates[rates["scale"] == best]
+    controls = at[at["condition"].str.startswith(CONTROL)]["success_rate"]
+    flat = dict(zip(rates["condition"], rates["success_rate"], strict=False))
+    out = {
+        "scale": best,
+        "steered": float(steered.iloc[0]["success_rate"]),
+        "control_mean": float(controls.mean()) if len(controls) else None,
+        "control_max": float(controls.max()) if len(controls) else None,
+        "unsteered": float(flat[UNSTEERED]),
+        "goal_moved": float(flat[MOVED]) if MOVED in flat else None,
+        "n_episodes": int(steered.iloc[0]["n_episodes"]),
+    }
+    solv = steered.iloc[0].get("success_rate_solvable")
+    if solv is not None and not pd.isna(solv):
+        ctl = at[at["condition"].str.startswith(CONTROL)]["success_rate_solvable"].astype(float)
+        out["solvable"] = {
+            "n_episodes": int(steered.iloc[0]["n_solvable"]),
+            "steered": float(solv),
+            "control_mean": float(ctl.mean()) if len(ctl) else None,
+            "control_max": float(ctl.max()) if len(ctl) else None,
+            "unsteered": float(rates.loc[rates["condition"] == UNSTEERED, "success_rate_solvable"].iloc[0]),
+        }
+    return out
+
+
+def retargeting_reading(agent: str, goal: str, site: str, accuracy: float, summary: dict[str, Any]) -> str:
+    """One line saying what the retargeting numbers mean for `agent`."""
+    ctl = (
+        ""
+        if summary["control_mean"] is None
+        else f"; random edits of the same norm {summary['control_mean']:.2f} (at most {summary['control_max']:.2f})"
+    )
+    moved = summary["goal_moved"]
+    line = (
+        f"Steering {agent} along its {goal} probe at {site} (held-out accuracy {accuracy:.2f}) takes it to the target "
+        f"cell in {summary['steered']:.2f} of {summary['n_episodes']} mazes at strength {summary['scale']:g}{ctl}; "
+        f"unsteered {summary['unsteered']:.2f}"
+        + ("" if moved is None else f"; with the {goal} itself moved there {moved:.2f}")
+        + "."
+    )
+    solv = summary.get("solvable")
+    if solv and solv["n_episodes"]:
+        line += (
+            f" In the {solv['n_episodes']} mazes where it walks to the target when the {goal} really is there, the edit "
+            f"takes it there in {solv['steered']:.2f}"
+            + ("" if solv["control_max"] is None else f" (random edits at most {solv['control_max']:.2f})")
+            + "."
+        )
+    ceiling = moved if moved is not None else 1.0
+    if ceiling < 0.5:
+        return line + (
+            f" Even the real {goal} takes the agent to these cells in only {ceiling:.2f} of the mazes, so the {goal} "
+            f"is not what mainly drives it, however well it is represented: a probe that reads a goal says nothing "
+            f"yet about pursuing it."
+        )
+    if summary["steered"] >= 0.8 * ceiling and summary["steered"] - (summary["control_max"] or 0.0) >= 0.3:
+        return line + f" The probed {goal} location is causal for where the agent goes."
+    return line + f" The probe direction moves the agent less often than the {goal} itself does."
+
+
+__all__ = [
+    "CONTROL",
+    "MOVED",
+    "STEERED",
+    "UNSTEERED",
+    "GoalProbe",
+    "goal_cell",
+    "goal_probe",
+    "pick_target",
+    "retarget",
+    "retargeting_reading",
+    "retargeting_rate",
+    "site_grid",
+    "summarize_retargeting",
+]

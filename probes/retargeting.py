@@ -303,6 +303,11 @@ def retargeting_rate(
         raise ConfigError(f"scales must be positive numbers, got {list(scales)}.")
     if not hasattr(probe, "coef_"):
         raise DataError("the probe is not fitted; fit it (or use goal_probe) first.")
+    if getattr(agent, "recurrent", False):
+        raise ConfigError(
+            "retargeting rolls out feed-forward agents (one act() call per step, no memory slots); "
+            "steer a recurrent agent with probes.steer and your own rollout loop."
+        )
 
     def env_fn():
         return make_env(env, shift, env_kwargs)

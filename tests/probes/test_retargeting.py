@@ -165,6 +165,10 @@ def test_bad_retargeting_inputs():
         retargeting_rate(seeker, ENV, gp.probe, "goal", goal="coin", n_episodes=2, env_kwargs=SMALL)
     with pytest.raises(ConfigError, match="scales"):
         retargeting_rate(seeker, ENV, gp.probe, "goal", goal="cheese", scales=(0.0,), env_kwargs=SMALL)
+    seeker.recurrent = True
+    with pytest.raises(ConfigError, match="feed-forward"):
+        retargeting_rate(seeker, ENV, gp.probe, "goal", goal="cheese", env_kwargs=SMALL)
+    seeker.recurrent = False
     with pytest.raises(DataError, match="ground-truth columns"):
         goal_probe(seeker, ENV, "goal", "coin", n_episodes=20, env_kwargs=SMALL)
     with pytest.raises(DataError, match="grid-shaped site"):

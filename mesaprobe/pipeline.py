@@ -201,7 +201,7 @@ def steering_stage(
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Retarget `agent` along a spatial probe of `cfg.goal` (`probes.retargeting`); write `steering.json` and an example edit."""
     if cfg is None:
-        return {"skipped": "off; set probe.steering (e.g. {goal: cheese}) to retarget agents along a goal probe"}, None
+        return {"skipped": "off; set probe.steering.goal to an object with a cell (e.g. cheese) to retarget agents"}, None
     site = cfg.site_for(name, planted)
     try:
         resolve_modules(agent, [site])

@@ -66,21 +66,30 @@ def _attribution_section(attr: Mapping) -> str:
 
 
 def _steering_section(st: Mapping) -> str:
-    """Retargeting along the goal probe: the reading, then steered / controls / unsteered / goal moved at the best strength."""
+    """Retargeting along the goal probe: the reading, then steered / controls / unsteered / goal moved at the chosen strength."""
     head = "<h3>Steering</h3>"
     if "skipped" in st:
         return head + f"<p>Not computed: {html.escape(st['skipped'])}</p>"
     control = "–" if st.get("control_mean") is None else f"{st['control_mean']:.2f} (max {st['control_max']:.2f})"
+    lo, hi = st["steered_ci"]
     return (
         head
         + f"<p>{html.escape(st['reading'])}</p>"
-        + "<table><tr><th>site</th><th>probe accuracy (chance)</th><th>strength</th><th>steered</th>"
-        + "<th>random control</th><th>unsteered</th><th>goal moved in the input</th><th>example edit</th></tr>"
-        + f"<tr><td><code>{html.escape(st['site'])}</code></td><td>{st['probe_accuracy']:.2f} ({st['chance']:.3f})</td>"
-        + f"<td>{st['scale']:g}</td><td>{st['steered']:.2f}</td><td>{control}</td><td>{st['unsteered']:.2f}</td>"
-        + f"<td>{_fmt(st.get('goal_moved'), 2)}</td><td><code>{html.escape(st['example']['file'])}</code></td></tr>"
+        + "<table><tr><th>mazes</th><th>site</th><th>probe accuracy (chance)</th><th>strength</th><th>steered [95% CI]</th>"
+        + "<th>random control</th><th>unsteered</th><th>goal moved in the input</th></tr>"
+        + f"<tr><td>all ({st['n_episodes']})</td><td><code>{html.escape(st['site'])}</code></td>"
+        + f"<td>{st['probe_accuracy']:.2f} ({st['chance']:.3f})</td><td>{st['scale']:g}</td>"
+        + f"<td>{st['steered']:.2f} [{lo:.2f}, {hi:.2f}]</td><td>{control}</td><td>{st['unsteered']:.2f}</td>"
+        + f"<td>{_fmt(st.get('goal_moved'), 2)}</td></tr>"
         + _solvable_row(st.get("solvable"))
         + "</table>"
+        + f"<p>One of the edits, as a loadable <code>Intervention</code>: <code>{html.escape(st['example']['file'])}</code>."
+        + (
+            ""
+            if st.get("scale_chosen_on_these_mazes")
+            else f" The strength was chosen on {st.get('n_select_episodes')} other mazes."
+        )
+        + "</p>"
     )
 
 
@@ -89,8 +98,9 @@ def _solvable_row(solv: Mapping | None) -> str:
         return ""
     control = "–" if solv.get("control_mean") is None else f"{solv['control_mean']:.2f} (max {solv['control_max']:.2f})"
     return (
-        f"<tr><td colspan='3' style='text-align:left'>mazes it solves with the goal moved ({solv['n_episodes']})</td>"
-        f"<td>{solv['steered']:.2f}</td><td>{control}</td><td>{solv['unsteered']:.2f}</td><td>1.00</td><td></td></tr>"
+        f"<tr><td>solved with the goal moved ({solv['n_episodes']})</td><td colspan='3'></td>"
+        f"<td>{solv['steered']:.2f}</td><td>{control}</td><td>{solv['unsteered']:.2f}</td>"
+        f"<td>{solv['goal_moved']:.2f}</td></tr>"
     )
 
 

@@ -107,13 +107,22 @@ class ShiftSweep:
                 f" The transport test conditions on {self.candidate} through cross-fitted regressions, which costs "
                 f"power when deployment episodes are this few."
             )
-        return (
+        share = min(1.0, max(0.0, 1 - eff / gap))
+        head = (
             f" Why not earlier: the return itself moves by {gap:+.2f} with the regime, and the transport effect (at "
-            f"λ = {mid['shift']:g}) is {eff:+.2f}, so {self.candidate} accounts for {max(0.0, 1 - eff / gap):.0%} of "
-            f"the change. Conditioning on it then adds no signal the return lacks, while its cross-fitted "
-            f"regressions spend the few deployment episodes (a test of the return alone uses every one): the "
-            f"transport test can only be earlier for a candidate that explains part of the behaviour, where the "
-            f"return moves little but its relation to the candidate breaks."
+            f"λ = {mid['shift']:g}) is {eff:+.2f}, so {self.candidate} accounts for {share:.0%} of the change."
+        )
+        if share < 0.25:
+            return head + (
+                " Conditioning on it then adds almost no signal the return lacks, while its cross-fitted regressions "
+                "spend the few deployment episodes (a test of the return alone uses every one): the transport test "
+                "can only be earlier for a candidate that explains part of the behaviour, where the return moves "
+                "little but its relation to the candidate breaks."
+            )
+        return head + (
+            " What is left for the transport test is the smaller part of the change that the candidate does not "
+            "explain, estimated by cross-fitted regressions from the few deployment episodes, while the return "
+            "test sees the whole change."
         )
 
     def to_dict(self) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -169,6 +170,9 @@ class SteeringConfig:
     """Edit strengths, in units of the probe's margin (1 swaps the read-outs of the goal's cell and the target)."""
     n_episodes: int = 50
     """Mazes per condition, each with its own target cell off the way to the goal."""
+    n_select_episodes: int = 30
+    """Other mazes on which the strength is chosen (steered only), so that the reported rate is not
+    the best of several noisy ones."""
     n_controls: int = 3
     """Random-direction controls of the same norm per strength."""
     shift: float = 1.0
@@ -183,11 +187,12 @@ class SteeringConfig:
             raise ConfigError(f"probe.steering.min_accuracy must be in [0, 1], got {self.min_accuracy}.")
         if self.probe_episodes < 20:
             raise ConfigError(f"probe.steering.probe_episodes must be >= 20, got {self.probe_episodes}.")
-        if not self.scales or any(not x > 0 for x in self.scales):
+        if not self.scales or any(not (math.isfinite(x) and x > 0) for x in self.scales):
             raise ConfigError(f"probe.steering.scales must be positive numbers, got {list(self.scales)}.")
-        if self.n_episodes < 1 or self.n_controls < 0:
+        if self.n_episodes < 1 or self.n_select_episodes < 1 or self.n_controls < 0:
             raise ConfigError(
-                f"probe.steering.n_episodes must be >= 1 and n_controls >= 0, got {self.n_episodes}, {self.n_controls}."
+                f"probe.steering.n_episodes and n_select_episodes must be >= 1 and n_controls >= 0, got "
+                f"{self.n_episodes}, {self.n_select_episodes}, {self.n_controls}."
             )
         if not 0.0 <= self.shift <= 1.0:
             raise ConfigError(f"probe.steering.shift must be in [0, 1], got {self.shift}.")
@@ -317,6 +322,12 @@ class StudyConfig:
             raise ConfigError(f"agents[].name must be unique, got {names}.")
         if "shift" in self.env_kwargs:
             raise ConfigError("env_kwargs must not set 'shift'; use agents[].train_shift and collect.shifts.")
+        steering = self.probe.steering
+        unknown = sorted(set(steering.sites) - set(names)) if steering is not None else []
+        if unknown:
+            raise ConfigError(
+                f"probe.steering.sites names agents that are not in agents: {unknown}.{suggest(unknown[0], names)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists instead of tuples) suitable for YAML and JSON."""

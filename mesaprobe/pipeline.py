@@ -22,7 +22,7 @@ import training
 from analysis import figures
 from analysis.report import write_report
 from analysis.study import analyse_agent, behaviour_by_regime
-from envs.errors import UnknownNameError
+from envs.errors import ConfigError, DataError, UnknownNameError, suggest
 from envs.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent, save_agent_description
 from mesaprobe.config import (
@@ -46,7 +46,14 @@ from probes import (
     probe_transport,
     resolve_modules,
 )
-from probes.retargeting import goal_probe, retarget, retargeting_rate, retargeting_reading, summarize_retargeting
+from probes.retargeting import (
+    goal_probe,
+    retarget,
+    retargeting_rate,
+    retargeting_reading,
+    select_scale,
+    summarize_retargeting,
+)
 
 # progress(stage_key, description, completed, total)
 ProgressFn = Callable[[str, str, float, float], None]
@@ -189,7 +196,7 @@ def attribution_stage(
 
 
 def steering_stage(
-    agent,
+    agent: training.Agent,
     cfg: SteeringConfig | None,
     *,
     name: str,
@@ -199,36 +206,67 @@ def steering_stage(
     seed: int,
     out: Path,
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Retarget `agent` along a spatial probe of `cfg.goal` (`probes.retargeting`); write `steering.json` and an example edit."""
+    """Retarget `agent` along a spatial probe of `cfg.goal` (`probes.retargeting`); write `steering.json` and an example edit.
+
+    The strength is chosen on `cfg.n_select_episodes` mazes of their own and reported on
+    `cfg.n_episodes` others. What the data cannot support (no module, a site that is not maps on
+    the grid, a probe that reads no goal, no maze with a target) is a skipped section with the
+    reason, not a failed study.
+    """
     if cfg is None:
-        return {"skipped": "off; set probe.steering.goal to an object with a cell (e.g. cheese) to retarget agents"}, None
+        return {
+            "skipped": "off; set probe.steering.goal to an object with a cell (e.g. cheese) to retarget agents"
+        }, None
     site = cfg.site_for(name, planted)
     try:
         resolve_modules(agent, [site])
     except UnknownNameError:
         return {"site": site, "skipped": f"the agent has no module {site!r}; name one in probe.steering.sites"}, None
-    gp = goal_probe(
-        agent, env, site, cfg.goal, n_episodes=cfg.probe_episodes, kernel=cfg.kernel, alpha=cfg.probe_alpha,
-        shift=cfg.shift, seed=seed, env_kwargs=env_kwargs,
-    )  # fmt: skip
-    head = {"goal": cfg.goal, "site": site, "kernel": cfg.kernel, "probe_accuracy": gp.accuracy, "chance": gp.chance}
-    if gp.accuracy < cfg.min_accuracy or gp.probe.margin_ <= 0:
-        return {
-            **head,
-            "skipped": f"the probe reads no {cfg.goal} (held-out accuracy {gp.accuracy:.2f} < "
-            f"probe.steering.min_accuracy {cfg.min_accuracy:g}; chance {gp.chance:.3f}): no represented {cfg.goal} to move",
-        }, None
-    rates = retargeting_rate(
-        agent, env, gp.probe, site, goal=cfg.goal, scales=cfg.scales, n_episodes=cfg.n_episodes,
-        n_controls=cfg.n_controls, shift=cfg.shift, seed=seed, env_kwargs=env_kwargs,
-    )  # fmt: skip
-    summary = summarize_retargeting(rates)
+    if getattr(agent, "recurrent", False):
+        return {"site": site, "skipped": "a recurrent agent; retargeting rolls out feed-forward agents"}, None
+    common = {"shift": cfg.shift, "env_kwargs": env_kwargs}
+    try:
+        gp = goal_probe(
+            agent, env, site, cfg.goal, n_episodes=cfg.probe_episodes, kernel=cfg.kernel, alpha=cfg.probe_alpha,
+            seed=seed, **common,
+        )  # fmt: skip
+        head = {
+            "goal": cfg.goal,
+            "site": site,
+            "kernel": cfg.kernel,
+            "probe_accuracy": gp.accuracy,
+            "chance": gp.chance,
+        }
+        if gp.accuracy < cfg.min_accuracy:
+            why = f"held-out accuracy {gp.accuracy:.2f} < probe.steering.min_accuracy {cfg.min_accuracy:g}"
+        elif gp.probe.margin_ <= 0:
+            why = f"its weights single out no cell: margin {gp.probe.margin_:.3g}"
+        else:
+            why = ""
+        if why:
+            return {
+                **head,
+                "skipped": f"the probe reads no {cfg.goal} ({why}; chance {gp.chance:.3f}): no represented "
+                f"{cfg.goal} to move",
+            }, None
+        scale, _ = select_scale(
+            agent, env, gp.probe, site, goal=cfg.goal, scales=cfg.scales, n_episodes=cfg.n_select_episodes, seed=seed,
+            **common,
+        )  # fmt: skip
+        rates = retargeting_rate(
+            agent, env, gp.probe, site, goal=cfg.goal, scales=cfg.scales, n_episodes=cfg.n_episodes,
+            n_controls=cfg.n_controls, seed=seed, **common,
+        )  # fmt: skip
+    except DataError as err:
+        return {"site": site, "skipped": str(err)}, None
+    summary = summarize_retargeting(rates, scale)
     maze = rates.attrs["mazes"][0]
-    example = retarget(gp.probe, site, source=tuple(maze["goal"]), target=tuple(maze["target"]), scale=summary["scale"])
+    example = retarget(gp.probe, site, source=tuple(maze["goal"]), target=tuple(maze["target"]), scale=scale)
     example.save(out / "steering_example.json")
     entry = {
         **head,
         "margin": gp.probe.margin_,
+        "n_select_episodes": cfg.n_select_episodes,
         **summary,
         "rates": [
             {k: (None if k == "scale" and pd.isna(v) else v) for k, v in row.items()}
@@ -353,10 +391,10 @@ def report_stage(
         goal = next(a.entry["steering"]["goal"] for a in analyses if a.steering_rates is not None)
         figs["steering"] = (
             figures.retargeting_figure(steered, goal=goal),
-            f"Reading: the red line is how often an edit along the {goal} probe takes the agent to a cell it would not "
-            f"visit; grey is random edits of the same norm at the same places. An agent that follows its represented "
-            f"{goal} climbs to the blue line (the {goal} itself moved there); one whose red line stays with the grey "
-            f"band and the blue line low does not pursue the {goal}.",
+            f"Reading: the red line is how often an edit along the {goal} probe takes the agent to a cell off its way "
+            f"to the {goal}; grey is random edits of the same norm at the same places (the dotted line, unsteered). "
+            f"An agent that follows its represented {goal} climbs to the blue line (the {goal} moved there in its observation); one whose blue line is low "
+            f"does not pursue the {goal}, however well the probe reads it.",
         )
     if sweeps:
         figs["shift_sweep"] = (
@@ -382,6 +420,16 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     # agents that fail check_agent.
     probe_env = envs.make(config.env, **config.env_kwargs)
     obs_space, channels = probe_env.observation_space, getattr(probe_env.unwrapped, "channels", ())
+    if config.probe.steering is not None:
+        truth = probe_env.reset(seed=config.seed)[1].get("truth", {})
+        cells = sorted(k[: -len("_row")] for k in truth if k.endswith("_row") and k[: -len("_row")] + "_col" in truth)
+        goal = config.probe.steering.goal
+        if goal not in cells:
+            probe_env.close()
+            raise ConfigError(
+                f"probe.steering.goal {goal!r} has no cell in {config.env}'s ground truth; objects with a cell: "
+                f"{cells}.{suggest(goal, cells)}"
+            )
     probe_env.close()
     built: dict[str, training.Agent] = {}
     steering = config.probe.steering

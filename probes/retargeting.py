@@ -25,6 +25,7 @@ import pandas as pd
 from envs.errors import ConfigError, DataError
 from envs.grid import maze_distances
 from probes.collect import EnvSpec, collect, make_env
+from probes.hooks import resolve_modules
 from probes.spatial import SpatialProbe
 from probes.steering import Intervention, random_control, steer_rows
 
@@ -56,15 +57,27 @@ def goal_cell(info: dict[str, Any], goal: str) -> tuple[int, int]:
     return int(truth[keys[0]]), int(truth[keys[1]])
 
 
-def site_grid(width: int, obs_shape: Sequence[int], site: str) -> tuple[int, int, int]:
-    """`(C, H, W)` of a site whose flattened output has `width` values, on the observation's `H x W` grid."""
-    h, w = int(obs_shape[-2]), int(obs_shape[-1])
-    if width % (h * w):
+def site_grid(agent: Any, site: str, obs: np.ndarray) -> tuple[int, int, int]:
+    """`(C, H, W)` of `site`'s output on one observation `obs` `(C', H, W)`; an error unless it is maps on the same grid."""
+    module = resolve_modules(agent, [site])[site]
+    shapes: list[tuple[int, ...]] = []
+
+    def record(_module, _inputs, out) -> None:
+        shapes.append(tuple((out[0] if isinstance(out, (tuple, list)) else out).shape[1:]))
+
+    handle = module.register_forward_hook(record)
+    try:
+        agent.act(np.asarray(obs, dtype=np.float32)[None])
+    finally:
+        handle.remove()
+    grid = tuple(np.shape(obs)[-2:])
+    if not shapes or len(shapes[0]) != 3 or shapes[0][1:] != grid:
         raise DataError(
-            f"site {site!r} has {width} values per row, not a whole number of {h}x{w} maps; a spatial probe "
-            f"needs a grid-shaped site such as a convolution's output (e.g. 'features_extractor.conv.0')."
+            f"site {site!r} outputs shape {shapes[0] if shapes else 'nothing'} per observation; a spatial probe needs "
+            f"(C, {grid[0]}, {grid[1]}) maps on the observation's grid, such as a padded convolution's output "
+            f"(e.g. 'features_extractor.conv.0')."
         )
-    return width // (h * w), h, w
+    return shapes[0]
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,7 @@ class GoalProbe:
 
 
 def goal_probe(
-    agent,
+    agent: Any,
     env: EnvSpec,
     site: str,
     goal: str,
@@ -114,11 +127,12 @@ def goal_probe(
         raise DataError(f"the rollouts have no ground-truth columns {missing}; goal {goal!r} needs a cell.")
     y = first.table[cols].to_numpy()
     raw = first.site(site)
-    X = raw.reshape(len(raw), *site_grid(raw.shape[1], data.meta["obs_shape"], site))
+    obs = first.site("obs").reshape(len(raw), *data.meta["obs_shape"])
+    X = raw.reshape(len(raw), *site_grid(agent, site, obs[0]))
     n_test = max(1, int(round(test_fraction * len(X))))
     if len(X) - n_test < 2:
         raise ConfigError(f"n_episodes={n_episodes} leaves too few episodes to fit the probe; use at least 10.")
-    cells = _open_cells(env, shift, env_kwargs, first.site("obs").reshape(len(X), *data.meta["obs_shape"]))
+    cells = _open_cells(env, shift, env_kwargs, obs)
     train, test = slice(None, -n_test), slice(-n_test, None)
     probe = SpatialProbe(alpha=alpha, kernel=kernel).fit(X[train], y[train], None if cells is None else cells[train])
     n_cells = X.shape[2] * X.shape[3] if cells is None else cells[test].reshape(n_test, -1).sum(axis=1)
@@ -178,7 +192,8 @@ def retarget(
     The pattern is `SpatialProbe.cell_pattern`, the activation change the probe reads as the goal.
     `scale` is in units of the probe's own margin: at `scale = 1` the edit raises
     `logit[target] − logit[source]` by twice `probe.margin_` (the mean amount by which the true
-    cell's logit beats a typical cell's on the fitting data), i.e. it swaps the two cells' read-outs.
+    cell's logit beats the mean of the other cells' on the fitting data, biases left out), which
+    roughly swaps the two cells' read-outs (the footprint also touches the target's neighbours).
     Positions are the kernel's footprint around both cells.
     """
     if tuple(source) == tuple(target):
@@ -230,7 +245,7 @@ def _mazes(env, n: int, goal: str, seed: int, min_distance: int) -> list[_Maze]:
 
 
 def _rollout(
-    agent,
+    agent: Any,
     env_fn: Callable[[], Any],
     mazes: Sequence[_Maze],
     ivs: Sequence[Intervention | None],
@@ -240,35 +255,51 @@ def _rollout(
     deterministic: bool,
 ) -> np.ndarray:
     """One batched rollout, maze `i` in row `i`; `True` where the agent stood on its target before the episode ended."""
-    envs_ = [env_fn() for _ in mazes]
-    obs = np.stack([e.reset(seed=m.seed)[0] for e, m in zip(envs_, mazes, strict=True)])
-    hit = np.zeros(len(mazes), dtype=bool)
-    live = np.ones(len(mazes), dtype=bool)
-    rng = np.random.default_rng(seed)
-    if move_goal is not None:
-        rows = np.arange(len(mazes))
-        src, dst = np.array([m.goal for m in mazes]), np.array([m.target for m in mazes])
-    with steer_rows(agent, ivs):
-        while live.any():
-            batch = obs.copy()
-            if move_goal is not None:
-                batch[rows, move_goal, src[:, 0], src[:, 1]] = 0.0
-                batch[rows, move_goal, dst[:, 0], dst[:, 1]] = 1.0
-            actions = agent.act(batch, deterministic=deterministic, rng=rng)
-            for i in np.flatnonzero(live):
-                o, _, term, trunc, _ = envs_[i].step(actions[i])
-                obs[i] = o
-                if envs_[i].unwrapped.agent_cell == mazes[i].target:
-                    hit[i], live[i] = True, False
-                elif term or trunc:
-                    live[i] = False
-    for e in envs_:
-        e.close()
+    envs_: list[Any] = []
+    try:
+        envs_ = [env_fn() for _ in mazes]
+        obs = np.stack([e.reset(seed=m.seed)[0] for e, m in zip(envs_, mazes, strict=True)])
+        hit = np.zeros(len(mazes), dtype=bool)
+        live = np.ones(len(mazes), dtype=bool)
+        rng = np.random.default_rng(seed)
+        if move_goal is not None:
+            rows = np.arange(len(mazes))
+            src, dst = np.array([m.goal for m in mazes]), np.array([m.target for m in mazes])
+        with steer_rows(agent, ivs):
+            while live.any():
+                batch = obs.copy()
+                if move_goal is not None:
+                    batch[rows, move_goal, src[:, 0], src[:, 1]] = 0.0
+                    batch[rows, move_goal, dst[:, 0], dst[:, 1]] = 1.0
+                actions = agent.act(batch, deterministic=deterministic, rng=rng)
+                for i in np.flatnonzero(live):
+                    o, _, term, trunc, _ = envs_[i].step(actions[i])
+                    obs[i] = o
+                    if envs_[i].unwrapped.agent_cell == mazes[i].target:
+                        hit[i], live[i] = True, False
+                    elif term or trunc:
+                        live[i] = False
+    finally:
+        for e in envs_:
+            e.close()
     return hit
 
 
+def _sub_seed(*keys: int) -> int:
+    """An integer seed derived from `keys` (independent streams for distinct keys)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
+
+
+def _interval(hits: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Clopper–Pearson interval of a success rate."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(hits), int(n)).proportion_ci(confidence_level=1 - alpha, method="exact")
+    return float(ci.low), float(ci.high)
+
+
 def retargeting_rate(
-    agent,
+    agent: Any,
     env: EnvSpec,
     probe: SpatialProbe,
     site: str,
@@ -292,10 +323,11 @@ def retargeting_rate(
     same norm at the same positions). Success: the agent stands on the target before the episode
     ends (CheeseMaze ends at the real cheese). All conditions share mazes and action noise. Returns
     one row per (scale, condition): `scale` (NaN for the two scale-free rows), `condition`,
-    `success_rate`, `n_episodes`, `success_rate_solvable` and `n_solvable` (the same over the mazes
-    where the agent reached the target with the goal moved in the input: steering measured where
-    the agent can do what it is steered to; None without that condition), `norm` (mean edit norm);
-    `attrs["mazes"]` lists each maze's reset seed, goal and target cell.
+    `success_rate` with its 95 % Clopper–Pearson interval `ci_low`/`ci_high`, `n_episodes`,
+    `success_rate_solvable` and `n_solvable` (the same over the mazes where the agent reached the
+    target with the goal moved in the input, in a separate rollout with its own action noise:
+    steering measured where the agent can do what it is steered to; None without that condition),
+    `norm` (mean edit norm); `attrs["mazes"]` lists each maze's reset seed, goal and target cell.
     """
     if n_episodes < 1 or n_controls < 0:
         raise ConfigError(f"n_episodes must be >= 1 and n_controls >= 0, got {n_episodes}, {n_controls}.")
@@ -313,66 +345,92 @@ def retargeting_rate(
         return make_env(env, shift, env_kwargs)
 
     probe_env = env_fn()
-    channels = tuple(getattr(_grid_env(probe_env), "channels", ()))
-    mazes = _mazes(probe_env, n_episodes, goal, seed, min_distance)
-    probe_env.close()
-    run = dict(env_fn=env_fn, mazes=mazes, seed=seed, deterministic=deterministic)
+    try:
+        channels = tuple(getattr(_grid_env(probe_env), "channels", ()))
+        mazes = _mazes(probe_env, n_episodes, goal, seed, min_distance)
+    finally:
+        probe_env.close()
+    run = dict(env_fn=env_fn, mazes=mazes, deterministic=deterministic)
     rows: list[dict[str, Any]] = []
-
     solvable: np.ndarray | None = None
 
     def add(scale: float, condition: str, hits: np.ndarray, ivs: Sequence[Intervention | None]) -> None:
         norms = [iv.norm for iv in ivs if iv is not None]
+        lo, hi = _interval(hits.sum(), len(hits))
+        some = solvable is not None and solvable.any()
         rows.append(
             {
                 "scale": scale,
                 "condition": condition,
                 "success_rate": float(hits.mean()),
+                "ci_low": lo,
+                "ci_high": hi,
                 "n_episodes": len(hits),
-                "success_rate_solvable": None
-                if solvable is None or not solvable.any()
-                else float(hits[solvable].mean()),
+                "success_rate_solvable": float(hits[solvable].mean()) if some else None,
                 "n_solvable": None if solvable is None else int(solvable.sum()),
                 "norm": float(np.mean(norms)) if norms else 0.0,
             }
         )
 
     none = [None] * len(mazes)
-    unsteered = _rollout(agent, ivs=none, move_goal=None, **run)
     if goal in channels:
-        solvable = _rollout(agent, ivs=none, move_goal=channels.index(goal), **run)
-    add(np.nan, UNSTEERED, unsteered, none)
-    if solvable is not None:
-        add(np.nan, MOVED, solvable, none)
+        # Which mazes the agent solves with the goal really moved, from a rollout with its own
+        # action noise: choosing mazes by a run whose noise the other conditions share would favour
+        # any condition that repeats that run's steps.
+        solvable = _rollout(agent, ivs=none, move_goal=channels.index(goal), seed=_sub_seed(seed, 1), **run)
+    add(np.nan, UNSTEERED, _rollout(agent, ivs=none, move_goal=None, seed=seed, **run), none)
+    if goal in channels:
+        add(np.nan, MOVED, _rollout(agent, ivs=none, move_goal=channels.index(goal), seed=seed, **run), none)
     for scale in scales:
         ivs = [retarget(probe, site, source=m.goal, target=m.target, scale=scale) for m in mazes]
-        add(float(scale), STEERED, _rollout(agent, ivs=ivs, move_goal=None, **run), ivs)
+        add(float(scale), STEERED, _rollout(agent, ivs=ivs, move_goal=None, seed=seed, **run), ivs)
         for k in range(n_controls):
-            ctl = [random_control(iv, seed=seed + 1000 * k + i) for i, iv in enumerate(ivs)]
-            add(float(scale), f"{CONTROL} {k}", _rollout(agent, ivs=ctl, move_goal=None, **run), ctl)
+            ctl = [random_control(iv, seed=_sub_seed(seed, 2, k, i)) for i, iv in enumerate(ivs)]
+            add(float(scale), f"{CONTROL} {k}", _rollout(agent, ivs=ctl, move_goal=None, seed=seed, **run), ctl)
     out = pd.DataFrame(rows)
     out.attrs["mazes"] = [{"seed": m.seed, "goal": list(m.goal), "target": list(m.target)} for m in mazes]
     return out
 
 
-def summarize_retargeting(rates: pd.DataFrame) -> dict[str, Any]:
-    """The best scale (highest steered rate, ties to the smaller scale) with its controls, and the scale-free rows."""
+def best_scale(rates: pd.DataFrame) -> float:
+    """The scale with the highest steered rate (ties to the smaller scale)."""
     steered = rates[rates["condition"] == STEERED].sort_values(["success_rate", "scale"], ascending=[False, True])
     if steered.empty:
         raise DataError("the table has no 'steered' rows.")
-    best = float(steered.iloc[0]["scale"])
-    at = rates[rates["scale"] == best]
+    return float(steered.iloc[0]["scale"])
+
+
+def summarize_retargeting(rates: pd.DataFrame, scale: float | None = None) -> dict[str, Any]:
+    """Steered and its controls at `scale`, with the scale-free rows and 95 % intervals.
+
+    Pass the scale chosen on other mazes (`select_scale`); without it the best scale of `rates`
+    itself is taken, which flatters the steered rate (the maximum of several noisy rates).
+    """
+    chosen = best_scale(rates) if scale is None else float(scale)
+    at = rates[np.isclose(rates["scale"].astype(float), chosen)]
+    steered = at[at["condition"] == STEERED]
+    if steered.empty:
+        raise DataError(
+            f"the table has no 'steered' row at scale {chosen:g}; scales: {sorted(rates['scale'].dropna())}."
+        )
     controls = at[at["condition"].str.startswith(CONTROL)]["success_rate"]
-    flat = dict(zip(rates["condition"], rates["success_rate"], strict=False))
+    flat = rates[rates["scale"].isna()].set_index("condition")
+    row = steered.iloc[0]
     out = {
-        "scale": best,
-        "steered": float(steered.iloc[0]["success_rate"]),
+        "scale": chosen,
+        "scale_chosen_on_these_mazes": scale is None,
+        "steered": float(row["success_rate"]),
+        "steered_ci": [float(row["ci_low"]), float(row["ci_high"])],
         "control_mean": float(controls.mean()) if len(controls) else None,
         "control_max": float(controls.max()) if len(controls) else None,
-        "unsteered": float(flat[UNSTEERED]),
-        "goal_moved": float(flat[MOVED]) if MOVED in flat else None,
-        "n_episodes": int(steered.iloc[0]["n_episodes"]),
+        "control_ci_high": float(at[at["condition"].str.startswith(CONTROL)]["ci_high"].max())
+        if len(controls)
+        else None,
+        "unsteered": float(flat.loc[UNSTEERED, "success_rate"]),
+        "goal_moved": float(flat.loc[MOVED, "success_rate"]) if MOVED in flat.index else None,
+        "n_episodes": int(row["n_episodes"]),
     }
+    steered = steered.iloc[:1]
     solv = steered.iloc[0].get("success_rate_solvable")
     if solv is not None and not pd.isna(solv):
         ctl = at[at["condition"].str.startswith(CONTROL)]["success_rate_solvable"].astype(float)
@@ -382,8 +440,33 @@ def summarize_retargeting(rates: pd.DataFrame) -> dict[str, Any]:
             "control_mean": float(ctl.mean()) if len(ctl) else None,
             "control_max": float(ctl.max()) if len(ctl) else None,
             "unsteered": float(rates.loc[rates["condition"] == UNSTEERED, "success_rate_solvable"].iloc[0]),
+            "goal_moved": float(rates.loc[rates["condition"] == MOVED, "success_rate_solvable"].iloc[0]),
         }
     return out
+
+
+def select_scale(
+    agent: Any,
+    env: EnvSpec,
+    probe: SpatialProbe,
+    site: str,
+    *,
+    goal: str,
+    scales: Sequence[float],
+    n_episodes: int = 50,
+    seed: int = 0,
+    **kwargs: Any,
+) -> tuple[float, pd.DataFrame]:
+    """Choose the edit strength on mazes of its own (seed `seed + 1`), steered only; returns `(scale, rates)`.
+
+    Report the steered rate at that scale on other mazes (`retargeting_rate(seed=seed)`,
+    `summarize_retargeting(rates, scale)`), so that picking the best of several strengths does not
+    inflate it.
+    """
+    rates = retargeting_rate(
+        agent, env, probe, site, goal=goal, scales=scales, n_episodes=n_episodes, n_controls=0, seed=seed + 1, **kwargs
+    )
+    return best_scale(rates), rates
 
 
 def retargeting_reading(agent: str, goal: str, site: str, accuracy: float, summary: dict[str, Any]) -> str:
@@ -394,17 +477,21 @@ def retargeting_reading(agent: str, goal: str, site: str, accuracy: float, summa
         else f"; random edits of the same norm {summary['control_mean']:.2f} (at most {summary['control_max']:.2f})"
     )
     moved = summary["goal_moved"]
+    lo, hi = summary["steered_ci"]
+    chosen = "" if summary.get("scale_chosen_on_these_mazes") else ", chosen on other mazes"
     line = (
         f"Steering {agent} along its {goal} probe at {site} (held-out accuracy {accuracy:.2f}) takes it to the target "
-        f"cell in {summary['steered']:.2f} of {summary['n_episodes']} mazes at strength {summary['scale']:g}{ctl}; "
+        f"cell in {summary['steered']:.2f} [{lo:.2f}, {hi:.2f}] of {summary['n_episodes']} mazes at strength "
+        f"{summary['scale']:g}{chosen}{ctl}; "
         f"unsteered {summary['unsteered']:.2f}"
-        + ("" if moved is None else f"; with the {goal} itself moved there {moved:.2f}")
+        + ("" if moved is None else f"; with the {goal} moved there in its observation {moved:.2f}")
         + "."
     )
     solv = summary.get("solvable")
     if solv and solv["n_episodes"]:
         line += (
-            f" In the {solv['n_episodes']} mazes where it walks to the target when the {goal} really is there, the edit "
+            f" In the {solv['n_episodes']} mazes where it walks to the target with the {goal} moved there (another "
+            f"rollout, its own action noise), the edit "
             f"takes it there in {solv['steered']:.2f}"
             + ("" if solv["control_max"] is None else f" (random edits at most {solv['control_max']:.2f})")
             + "."
@@ -412,9 +499,9 @@ def retargeting_reading(agent: str, goal: str, site: str, accuracy: float, summa
     ceiling = moved if moved is not None else 1.0
     if ceiling < 0.5:
         return line + (
-            f" Even the real {goal} takes the agent to these cells in only {ceiling:.2f} of the mazes, so the {goal} "
-            f"is not what mainly drives it, however well it is represented: a probe that reads a goal says nothing "
-            f"yet about pursuing it."
+            f" Even with the {goal} moved there in its observation the agent walks to these cells in only "
+            f"{ceiling:.2f} of the mazes, so the {goal} is not what mainly drives it, however well it is "
+            f"represented: a probe that reads a goal says nothing yet about pursuing it."
         )
     if summary["steered"] >= 0.8 * ceiling and summary["steered"] - (summary["control_max"] or 0.0) >= 0.3:
         return line + f" The probed {goal} location is causal for where the agent goes."
@@ -432,6 +519,8 @@ __all__ = [
     "pick_target",
     "retarget",
     "retargeting_reading",
+    "select_scale",
+    "best_scale",
     "retargeting_rate",
     "site_grid",
     "summarize_retargeting",

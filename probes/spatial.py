@@ -57,7 +57,11 @@ class SpatialProbe(BaseEstimator):
         return y
 
     def _standardise(self, X: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor((X - self.mean_[None, :, None, None]) / self.scale_[None, :, None, None])
+        return self._standardise_t(torch.as_tensor(X))
+
+    def _standardise_t(self, x: torch.Tensor) -> torch.Tensor:
+        mean, scale = torch.as_tensor(self.mean_), torch.as_tensor(self.scale_)
+        return (x - mean[None, :, None, None]) / scale[None, :, None, None]
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         k = self.w_.shape[-1]
@@ -155,12 +159,11 @@ class SpatialProbe(BaseEstimator):
         y = self._check_cells(y, len(X), *X.shape[2:])
         return float(np.mean(np.all(self.predict(X, cells) == y, axis=1)))
 
-    def _place(self, kern: str, cell: tuple[int, int]) -> np.ndarray:
+    def _place(self, what: str, cell: tuple[int, int]) -> np.ndarray:
         if not hasattr(self, "coef_"):
             raise DataError("the SpatialProbe is not fitted yet; call fit first.")
-        kern = (
-            self.coef_ / self.scale_[:, None, None] if kern == "gradient" else self.coef_ * self.scale_[:, None, None]
-        )
+        scales = self.scale_[:, None, None]
+        kern = self.coef_ / scales if what == "gradient" else self.coef_ * scales
         C, H, W = self.shape_
         r0, c0 = self._check_cells(np.asarray([cell]), 1, H, W)[0]
         k = kern.shape[-1]

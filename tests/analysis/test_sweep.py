@@ -67,6 +67,9 @@ def test_the_reading_explains_with_numbers_why_the_transport_test_is_not_first()
     later = ShiftSweep("exit", pd.DataFrame(), summary.assign(power_transport=[0.0, 0.5, 1.0]), 300, 10, 0.05, 0.8, "gcm",
                        return_gap=-1.6)  # fmt: skip
     assert "The return differs by regime first" in later.reading and "accounts for 50% of the change" in later.reading
+    assert "the smaller part of the change that the candidate does not explain" in later.reading
+    flipped = ShiftSweep("exit", pd.DataFrame(), summary, 300, 10, 0.05, 0.8, "gcm", return_gap=0.4)
+    assert "accounts for 100% of the change" in flipped.reading  # opposite signs: clipped, not 300%
 
 
 def test_the_transport_test_sees_a_change_the_returns_hide():

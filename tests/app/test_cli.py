@@ -65,10 +65,11 @@ def test_tiny_study_writes_full_report(tiny_study):
     assert "exit-trained" in proc.stdout and "coin" in proc.stdout
 
 
-def test_same_seed_same_report(tiny_study, tmp_path):
+def test_same_seed_same_report(tiny_study, tmp_path, capsys):
+    # In-process, after everything this session has run: the report must not depend on state the
+    # process carries (global RNGs, torch threads), only on the seed.
     root, _ = tiny_study
-    proc = mesaprobe("study", root / "tiny.yaml", "--out", tmp_path / "again")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["study", str(root / "tiny.yaml"), "--out", str(tmp_path / "again")]) == 0, capsys.readouterr().err
     assert (tmp_path / "again" / "report.json").read_text() == (root / "out" / "report.json").read_text()
 
 
@@ -104,6 +105,9 @@ def test_envs_lists_candidates(tmp_path):
         ("agents: [{name: a}]\ntest: {graph: [s => y_m]}\n", "test.graph: cannot read edge 's => y_m'"),
         ("agents: [{name: a}]\nprobe: {steering: {goal: coin, kernel: 2}}\n", "probe.steering.kernel must be an odd"),
         ("agents: [{name: a}]\nprobe: {steering: {site: features_extractor.conv.0}}\n", "goal is missing"),
+        ("agents: [{name: a}]\nprobe: {steering: {goal: con}}\n", "Did you mean 'coin'"),
+        ("agents: [{name: a}]\nprobe: {steering: {goal: coin, sites: {b: conv}}}\n", "names agents that are not in"),
+        ("agents: [{name: a}]\nprobe: {steering: {goal: coin, scales: [1, .inf]}}\n", "positive numbers"),
         (
             "agents: [{name: a}]\nprobe: {steering: {goal: coin, site: features_extractor.conv0}}\n",
             "Did you mean 'features_extractor.conv.0'",

@@ -170,7 +170,7 @@ class SteeringConfig:
     """Edit strengths, in units of the probe's margin (1 swaps the read-outs of the goal's cell and the target)."""
     n_episodes: int = 50
     """Mazes per condition, each with its own target cell off the way to the goal."""
-    n_select_episodes: int = 30
+    n_select_episodes: int = 100
     """Other mazes on which the strength is chosen (steered only), so that the reported rate is not
     the best of several noisy ones."""
     n_controls: int = 3

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def mesaprobe(*args, cwd=None) -> subprocess.CompletedProcess:
+def mesaprobe(*args, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m mesaprobe ARGS` with the repository on the path; output captured as text."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
@@ -17,5 +17,5 @@ def mesaprobe(*args, cwd=None) -> subprocess.CompletedProcess:
         text=True,
         cwd=cwd,
         env=env,
-        timeout=600,
+        timeout=timeout,
     )

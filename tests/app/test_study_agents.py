@@ -83,7 +83,7 @@ def test_every_shipped_config_loads(path):
 @pytest.mark.slow
 def test_ppo_agent_misgeneralizes_in_cheese_maze(tmp_path):
     """mesaprobe/configs/cheese_maze.yaml (~13 minutes): PPO with the cheese in the corner, and anywhere."""
-    proc = mesaprobe("study", CONFIGS / "cheese_maze.yaml", "--out", tmp_path)
+    proc = mesaprobe("study", CONFIGS / "cheese_maze.yaml", "--out", tmp_path, timeout=2400)
     assert proc.returncode == 0, proc.stderr
     agents = _verdicts(tmp_path)
     ppo, reference = agents["cheese-in-corner"], agents["cheese-seeker"]

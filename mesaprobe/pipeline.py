@@ -47,6 +47,7 @@ from probes import (
     resolve_modules,
 )
 from probes.retargeting import (
+    cell_objects,
     goal_probe,
     retarget,
     retargeting_rate,
@@ -268,10 +269,7 @@ def steering_stage(
         "margin": gp.probe.margin_,
         "n_select_episodes": cfg.n_select_episodes,
         **summary,
-        "rates": [
-            {k: (None if k == "scale" and pd.isna(v) else v) for k, v in row.items()}
-            for row in rates.to_dict("records")
-        ],
+        "rates": rates.to_dict("records"),  # NaN scales of the scale-free rows are written as null
         "mazes": rates.attrs["mazes"],
         "example": {"file": f"agents/{name}/steering_example.json", "maze_seed": maze["seed"]},
         "reading": retargeting_reading(name, cfg.goal, site, gp.accuracy, summary),
@@ -421,8 +419,7 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     probe_env = envs.make(config.env, **config.env_kwargs)
     obs_space, channels = probe_env.observation_space, getattr(probe_env.unwrapped, "channels", ())
     if config.probe.steering is not None:
-        truth = probe_env.reset(seed=config.seed)[1].get("truth", {})
-        cells = sorted(k[: -len("_row")] for k in truth if k.endswith("_row") and k[: -len("_row")] + "_col" in truth)
+        cells = cell_objects(probe_env.reset(seed=config.seed)[1].get("truth", {}))
         goal = config.probe.steering.goal
         if goal not in cells:
             probe_env.close()

@@ -11,16 +11,22 @@ import torch
 from envs.errors import AgentError
 from training.modules import count_hooks, resolve_modules
 
-__all__ = ["ActivationCache", "capture", "count_hooks", "flatten_rows", "resolve_modules"]
+__all__ = ["ActivationCache", "capture", "count_hooks", "first_tensor", "flatten_rows", "resolve_modules"]
 
 
-def flatten_rows(output, site: str | None = None) -> torch.Tensor:
-    """A module's output as probes see it: the first element of a tuple, flattened per row (graph kept)."""
+def first_tensor(output, site: str | None = None) -> torch.Tensor:
+    """A module's output as probes see it: the first element of a tuple, a tensor with a batch dimension."""
     if isinstance(output, (tuple, list)) and output:
         output = output[0]
     if not isinstance(output, torch.Tensor) or output.ndim < 1:
         who = "hooked module" if site is None else f"site {site!r}"
         raise AgentError(f"{who} returned {type(output).__name__}; only tensor outputs can be captured.")
+    return output
+
+
+def flatten_rows(output, site: str | None = None) -> torch.Tensor:
+    """`first_tensor(output)` flattened per row (graph kept)."""
+    output = first_tensor(output, site)
     return output.reshape(output.shape[0], -1)
 
 

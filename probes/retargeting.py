@@ -25,7 +25,7 @@ import pandas as pd
 from envs.errors import ConfigError, DataError
 from envs.grid import maze_distances
 from probes.collect import EnvSpec, collect, make_env
-from probes.hooks import resolve_modules
+from probes.hooks import first_tensor, resolve_modules
 from probes.spatial import SpatialProbe
 from probes.steering import Intervention, random_control, steer_rows
 
@@ -45,16 +45,20 @@ def _grid_env(env) -> Any:
     return base
 
 
+def cell_objects(truth: dict[str, Any]) -> list[str]:
+    """The objects the ground truth gives a cell for (`<name>_row` and `<name>_col` both present)."""
+    return sorted(k[: -len("_row")] for k in truth if k.endswith("_row") and k[: -len("_row")] + "_col" in truth)
+
+
 def goal_cell(info: dict[str, Any], goal: str) -> tuple[int, int]:
     """The goal's cell from the environment's ground truth (`<goal>_row`, `<goal>_col` in `info["truth"]`)."""
     truth = info.get("truth", {})
-    keys = (f"{goal}_row", f"{goal}_col")
-    if not all(k in truth for k in keys):
+    if goal not in cell_objects(truth):
         raise DataError(
-            f"the environment's info['truth'] has no {keys[0]!r}/{keys[1]!r}; goal {goal!r} needs a cell in the "
+            f"the environment's info['truth'] has no '{goal}_row'/'{goal}_col'; goal {goal!r} needs a cell in the "
             f"ground truth. It has: {sorted(truth)}."
         )
-    return int(truth[keys[0]]), int(truth[keys[1]])
+    return int(truth[f"{goal}_row"]), int(truth[f"{goal}_col"])
 
 
 def site_grid(agent: Any, site: str, obs: np.ndarray) -> tuple[int, int, int]:
@@ -63,7 +67,7 @@ def site_grid(agent: Any, site: str, obs: np.ndarray) -> tuple[int, int, int]:
     shapes: list[tuple[int, ...]] = []
 
     def record(_module, _inputs, out) -> None:
-        shapes.append(tuple((out[0] if isinstance(out, (tuple, list)) else out).shape[1:]))
+        shapes.append(tuple(first_tensor(out, site).shape[1:]))
 
     handle = module.register_forward_hook(record)
     try:
@@ -313,6 +317,7 @@ def retargeting_rate(
     seed: int = 0,
     deterministic: bool = False,
     env_kwargs: dict[str, Any] | None = None,
+    references: bool = True,
 ) -> pd.DataFrame:
     """How often does steering along `probe` take the agent to a target cell it would not visit?
 
@@ -328,6 +333,7 @@ def retargeting_rate(
     target with the goal moved in the input, in a separate rollout with its own action noise:
     steering measured where the agent can do what it is steered to; None without that condition),
     `norm` (mean edit norm); `attrs["mazes"]` lists each maze's reset seed, goal and target cell.
+    `references=False` leaves out the unsteered and goal-moved rollouts (and the solvable columns).
     """
     if n_episodes < 1 or n_controls < 0:
         raise ConfigError(f"n_episodes must be >= 1 and n_controls >= 0, got {n_episodes}, {n_controls}.")
@@ -373,13 +379,15 @@ def retargeting_rate(
         )
 
     none = [None] * len(mazes)
-    if goal in channels:
+    movable = references and goal in channels
+    if movable:
         # Which mazes the agent solves with the goal really moved, from a rollout with its own
         # action noise: choosing mazes by a run whose noise the other conditions share would favour
         # any condition that repeats that run's steps.
         solvable = _rollout(agent, ivs=none, move_goal=channels.index(goal), seed=_sub_seed(seed, 1), **run)
-    add(np.nan, UNSTEERED, _rollout(agent, ivs=none, move_goal=None, seed=seed, **run), none)
-    if goal in channels:
+    if references:
+        add(np.nan, UNSTEERED, _rollout(agent, ivs=none, move_goal=None, seed=seed, **run), none)
+    if movable:
         add(np.nan, MOVED, _rollout(agent, ivs=none, move_goal=channels.index(goal), seed=seed, **run), none)
     for scale in scales:
         ivs = [retarget(probe, site, source=m.goal, target=m.target, scale=scale) for m in mazes]
@@ -430,12 +438,11 @@ def summarize_retargeting(rates: pd.DataFrame, scale: float | None = None) -> di
         "goal_moved": float(flat.loc[MOVED, "success_rate"]) if MOVED in flat.index else None,
         "n_episodes": int(row["n_episodes"]),
     }
-    steered = steered.iloc[:1]
-    solv = steered.iloc[0].get("success_rate_solvable")
+    solv = row.get("success_rate_solvable")
     if solv is not None and not pd.isna(solv):
         ctl = at[at["condition"].str.startswith(CONTROL)]["success_rate_solvable"].astype(float)
         out["solvable"] = {
-            "n_episodes": int(steered.iloc[0]["n_solvable"]),
+            "n_episodes": int(row["n_solvable"]),
             "steered": float(solv),
             "control_mean": float(ctl.mean()) if len(ctl) else None,
             "control_max": float(ctl.max()) if len(ctl) else None,
@@ -464,8 +471,9 @@ def select_scale(
     inflate it.
     """
     rates = retargeting_rate(
-        agent, env, probe, site, goal=goal, scales=scales, n_episodes=n_episodes, n_controls=0, seed=seed + 1, **kwargs
-    )
+        agent, env, probe, site, goal=goal, scales=scales, n_episodes=n_episodes, n_controls=0, seed=seed + 1,
+        references=False, **kwargs,
+    )  # fmt: skip
     return best_scale(rates), rates
 
 
@@ -514,6 +522,7 @@ __all__ = [
     "STEERED",
     "UNSTEERED",
     "GoalProbe",
+    "cell_objects",
     "goal_cell",
     "goal_probe",
     "pick_target",

@@ -135,7 +135,19 @@ def random_control(intervention: Intervention, seed: int = 0, kind: str = "gauss
     return replace(intervention, direction=tuple(float(x) for x in d), name=f"{intervention.name} ({kind} {seed})")
 
 
-class _Edit:
+class _OutputHook:
+    """A forward hook that edits a module's output (the first element of a tuple output)."""
+
+    def __call__(self, _module, _inputs, output):
+        if isinstance(output, (tuple, list)):
+            return type(output)([self.edit(output[0]), *output[1:]])
+        return self.edit(output)
+
+    def edit(self, out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _Edit(_OutputHook):
     """One intervention as a forward hook; its tensors are built once and moved to the output's device once."""
 
     def __init__(self, iv: Intervention) -> None:
@@ -150,11 +162,6 @@ class _Edit:
                 f"intervention {self.iv.name!r} on {self.iv.site!r} covers {len(self.delta)} values up to index {top}, "
                 f"but the output has {width} values per row."
             )
-
-    def __call__(self, _module, _inputs, output):
-        if isinstance(output, (tuple, list)):
-            return type(output)([self.edit(output[0]), *output[1:]])
-        return self.edit(output)
 
     def edit(self, out: torch.Tensor) -> torch.Tensor:
         flat = out.reshape(out.shape[0], -1).clone()
@@ -185,7 +192,7 @@ def steer(agent, interventions: Intervention | Sequence[Intervention]) -> Iterat
             handle.remove()
 
 
-class _RowEdit:
+class _RowEdit(_OutputHook):
     """Per-row interventions on one site as one forward hook: row `i` of every batch gets `ivs[i]` (or nothing)."""
 
     def __init__(self, ivs: Sequence[Intervention | None]) -> None:
@@ -209,11 +216,6 @@ class _RowEdit:
                 mask[i, cols] = True
                 vals[i, cols] = edit.delta
         return add.to(flat.device, flat.dtype), mask.to(flat.device), vals.to(flat.device, flat.dtype)
-
-    def __call__(self, _module, _inputs, output):
-        if isinstance(output, (tuple, list)):
-            return type(output)([self.edit(output[0]), *output[1:]])
-        return self.edit(output)
 
     def edit(self, out: torch.Tensor) -> torch.Tensor:
         flat = out.reshape(out.shape[0], -1)

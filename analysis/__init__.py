@@ -1,8 +1,10 @@
 """Statistics: conditional-independence tests, the transport test, verdicts, selection diagrams, sensitivity, figures and reports."""
 
-from analysis.calibration import RejectionRate, rejection_rate
+from analysis.calibration import RejectionRate, VerdictRates, rejection_rate, verdict_rates
 from analysis.ci import CI_METHODS, OWN_METHODS, CIMethod, CITestResult, choose_method, ci_test
+from analysis.effect_function import EffectCurve, EffectMagnitude
 from analysis.graphs import GraphCheck, GraphReport, LocalTest, SelectionDiagram
+from analysis.learners import LEARNERS
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.scm import SCENARIOS, Scenario, simulate
 from analysis.sensitivity import (
@@ -13,11 +15,17 @@ from analysis.sensitivity import (
     refute_direct_effect,
     regime_sensitivity,
 )
-from analysis.transport import TransportResult, partially_linear_effect, transport_test
+from analysis.transport import TransportResult, decide, partially_linear_effect, transport_test
 from analysis.verdicts import AgentVerdict, Verdict
 
 __all__ = [
     "CI_METHODS",
+    "LEARNERS",
+    "EffectCurve",
+    "EffectMagnitude",
+    "VerdictRates",
+    "decide",
+    "verdict_rates",
     "OWN_METHODS",
     "SCENARIOS",
     "RejectionRate",

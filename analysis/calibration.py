@@ -1,4 +1,10 @@
-"""Rejection rates of a CI method over repeated draws from a scenario: type-I error and power."""
+"""How often tests and verdicts are wrong on known truth: rejection rates and verdict shares.
+
+`rejection_rate` runs a CI method over repeated draws from a scenario (type-I error on nulls,
+power on alternatives); `verdict_rates` runs the whole transport test and counts its verdicts
+(on nulls the share of `regime-dependent`, on alternatives whose `‖τ‖₂` exceeds the margin the
+share of `transports`: the false certificates).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from scipy import stats
 
 from analysis.ci import ci_test
 from analysis.scm import SCENARIOS, simulate
+from analysis.transport import transport_test
+from analysis.verdicts import Verdict
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ def rejection_rate(
     """
     rejections, spent = 0, 0.0
     clustered = False
+    if scenario not in SCENARIOS:
+        simulate(scenario, 1)  # raises with the closest names
     for rep in range(reps):
         y_b, s, y_m, groups = simulate(scenario, n, np.random.default_rng([seed, rep]))
         clustered = groups is not None and use_groups
@@ -73,8 +83,6 @@ def rejection_rate(
         rejections += p < alpha
         if progress is not None:
             progress(1)
-    lo = stats.beta.ppf(0.025, rejections, reps - rejections + 1) if rejections else 0.0
-    hi = stats.beta.ppf(0.975, rejections + 1, reps - rejections) if rejections < reps else 1.0
     return RejectionRate(
         method=method,
         scenario=scenario,
@@ -83,7 +91,105 @@ def rejection_rate(
         reps=reps,
         alpha=alpha,
         rate=rejections / reps,
-        interval=(float(lo), float(hi)),
+        interval=clopper_pearson(rejections, reps),
         seconds=spent / reps,
         clustered=clustered,
+    )
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for `k` successes in `n` trials."""
+    a = (1 - level) / 2
+    lo = stats.beta.ppf(a, k, n - k + 1) if k else 0.0
+    hi = stats.beta.ppf(1 - a, k + 1, n - k) if k < n else 1.0
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class VerdictRates:
+    """Transport-test outcomes over `reps` datasets of `n` rows from `scenario` with known truth.
+
+    `rejection` is the share with `p < alpha` (type-I error or power) and `shares` the share of each
+    verdict; `magnitude` the scenario's true overlap-weighted `‖τ‖₂` and `mean_magnitude` the mean
+    estimate; `wrong` the share of wrong claims: `regime-dependent` on a null, `transports` on an
+    alternative whose `‖τ‖₂` exceeds the margin (None for alternatives inside the margin).
+    """
+
+    scenario: str
+    null: bool
+    n: int
+    reps: int
+    alpha: float
+    margin: float
+    method: str
+    rejection: float
+    rejection_interval: tuple[float, float]
+    shares: dict[str, float]
+    magnitude: float
+    mean_magnitude: float
+    wrong: float | None
+    wrong_interval: tuple[float, float] | None
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        out = asdict(self)
+        out["rejection_interval"] = list(self.rejection_interval)
+        out["wrong_interval"] = None if self.wrong_interval is None else list(self.wrong_interval)
+        return out
+
+
+def verdict_rates(
+    scenario: str,
+    *,
+    n: int,
+    reps: int,
+    alpha: float = 0.05,
+    margin: float = 0.1,
+    method: str = "auto",
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> VerdictRates:
+    """Run `transport_test` on `reps` fresh datasets of `scenario` (fixed seeds, no retries)."""
+    if scenario not in SCENARIOS:
+        simulate(scenario, 1)  # raises with the closest names
+    sc = SCENARIOS[scenario]
+    counts = {v.value: 0 for v in Verdict}
+    rejections, spent, magnitudes, used = 0, 0.0, [], method
+    for rep in range(reps):
+        y_b, s, y_m, groups = simulate(scenario, n, np.random.default_rng([seed, rep]))
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = transport_test(
+                y_b, s, y_m, groups=groups, method=method, alpha=alpha, margin=margin, seed=rep, device=device
+            )
+        spent += time.perf_counter() - t0
+        rejections += r.p_value < alpha
+        counts[r.verdict.value] += 1
+        magnitudes.append(r.magnitude)
+        used = r.method
+        if progress is not None:
+            progress(1)
+    truth = 0.0 if sc.null else sc.magnitude()
+    wrong_kind = Verdict.REGIME_DEPENDENT.value if sc.null else Verdict.TRANSPORTS.value
+    judged = sc.null or truth > margin
+    wrong = counts[wrong_kind] if judged else None
+    return VerdictRates(
+        scenario=scenario,
+        null=sc.null,
+        n=n,
+        reps=reps,
+        alpha=alpha,
+        margin=margin,
+        method=used,
+        rejection=rejections / reps,
+        rejection_interval=clopper_pearson(rejections, reps),
+        shares={k: v / reps for k, v in counts.items()},
+        magnitude=truth,
+        mean_magnitude=float(np.mean(magnitudes)),
+        wrong=None if wrong is None else wrong / reps,
+        wrong_interval=None if wrong is None else clopper_pearson(wrong, reps),
+        seconds=spent / reps,
     )

@@ -1,8 +1,12 @@
 """Conditional-independence tests behind one call: `ci_test(x, y, z, method=...)`.
 
 Own tests, in torch on CPU or CUDA, cluster-robust with `groups=`:
-- `gcm`: the weighted generalised covariance measure (`analysis.gcm`); for a binary `y` the doubly
-  robust test of an outcome and a propensity model. Tests conditional mean independence.
+- `pcm`: the projected covariance measure (`analysis.pcm`, the default): a GCM along a learned
+  direction, with power against every conditional-mean difference, effects that change sign
+  included. Tests `E[x | y, z] = E[x | z]`.
+- `gcm`: the generalised covariance measure (`analysis.gcm`); for a binary `y` the doubly
+  robust test of an outcome and a propensity model. Tests that the overlap-weighted average of the
+  conditional mean difference is zero (blind to effects that average to zero).
 - `rff_kernel`: the random-feature kernel test (`analysis.rff_kernel`). Tests the whole
   conditional distribution.
 DoWhy's four (`dowhy_kernel`, `dowhy_approx_kernel`, `dowhy_regression`, `dowhy_gcm`), through
@@ -20,14 +24,17 @@ import torch
 
 from analysis.dowhy_ci import DOWHY_METHODS, dowhy_ci_test
 from analysis.gcm import fit_nuisance, gcm_test
+from analysis.pcm import pcm_test
 from analysis.rff_kernel import rff_kernel_test
 from analysis.validation import as_groups, as_matrix
 from envs.errors import ConfigError, DataError, unknown_name
 from training import resolve_device
 
-CIMethod = Literal["auto", "gcm", "rff_kernel", "dowhy_kernel", "dowhy_approx_kernel", "dowhy_regression", "dowhy_gcm"]
+CIMethod = Literal[
+    "auto", "pcm", "gcm", "rff_kernel", "dowhy_kernel", "dowhy_approx_kernel", "dowhy_regression", "dowhy_gcm"
+]
 CI_METHODS: tuple[str, ...] = get_args(CIMethod)
-OWN_METHODS: tuple[str, ...] = ("gcm", "rff_kernel")
+OWN_METHODS: tuple[str, ...] = ("pcm", "gcm", "rff_kernel")
 AUTO_MIN_N = 100
 """Below this many units (rows, or groups when given) `auto` uses DoWhy's kernel test."""
 
@@ -64,18 +71,22 @@ class CITestResult:
 def choose_method(n_units: int, dim: int, clustered: bool) -> tuple[str, str]:
     """The method `auto` uses for `n_units` independent units and a `dim`-dimensional `z`, and why.
 
-    The cross-fitted GCM is calibrated from 30 units and up to `dim` 16 in `tests/statistical`
-    (type-I 0.04–0.07); below `AUTO_MIN_N` unclustered units DoWhy's KCI, which needs no
-    regressions, is used instead.
+    The projected covariance measure is calibrated in `tests/statistical` and
+    `benchmarks/ci_calibration.py` on every scenario of `analysis.SCENARIOS`, hard combinations
+    included (rare regime × heavy tails × heteroscedastic noise × shifted `Y_m`, discrete `Y_m` with
+    binary `Y_b`, skewed `Y_m`), and it has power against effects that change sign with `Y_m`,
+    which the GCM does not see. `rff_kernel` is never chosen: it over-rejects on the hard nulls.
+    Below `AUTO_MIN_N` unclustered units DoWhy's KCI, which needs no regressions, is used instead.
     """
     if n_units < AUTO_MIN_N and not clustered:
         return "dowhy_kernel", (
             f"{n_units} units < {AUTO_MIN_N}: too few for cross-fitted regressions; DoWhy's kernel test (KCI)"
         )
     note = "" if dim <= 16 else f"; d = {dim} is above the calibrated range d ≤ 16, treat p-values near α with care"
-    return "gcm", (
-        f"{n_units} {'groups' if clustered else 'units'}, d = {dim}: cross-fitted GCM (calibrated in "
-        f"tests/statistical, linear in n{', cluster-robust' if clustered else ''}){note}"
+    return "pcm", (
+        f"{n_units} {'groups' if clustered else 'units'}, d = {dim}: projected covariance measure (calibrated in "
+        f"tests/statistical on hard nulls, power against effects that change sign, linear in n"
+        f"{', cluster-robust' if clustered else ''}){note}"
     )
 
 
@@ -119,6 +130,9 @@ def ci_test(
     chosen_by = None
     if method == "auto":
         method, chosen_by = choose_method(n if g is None else n_groups, 0 if zm is None else zm.shape[1], g is not None)
+        if method == "pcm" and (xm.shape[1] > 1 or ym.shape[1] > 1):
+            method = "gcm"
+            chosen_by += f"; x has {xm.shape[1]} and y {ym.shape[1]} columns and pcm takes one each: the GCM instead"
     if method in DOWHY_METHODS:
         if g is not None:
             raise ConfigError(
@@ -135,10 +149,14 @@ def ci_test(
     dev = resolve_device(device)
     as_t = lambda a: None if a is None else torch.tensor(a, dtype=torch.float64, device=dev)  # noqa: E731
     xt, yt, zt = as_t(xm), as_t(ym), as_t(zm)
-    if method == "gcm":
+    if method in ("gcm", "pcm"):
         nu = fit_nuisance(xt, yt, zt, groups=g, n_folds=n_folds, seed=seed)
-        stat, df, p = gcm_test(nu, g)
-        description = nu.description
+        if method == "pcm" and zt is not None:
+            stat, df, p, how = pcm_test(nu, zt, g, seed)
+            description = f"{how}; nuisances: {nu.description}"
+        else:
+            stat, df, p = gcm_test(nu, g)
+            description = nu.description if method == "gcm" else f"no conditioning set: GCM; {nu.description}"
     else:
         stat, df, p, description = rff_kernel_test(xt, yt, zt, groups=g, n_folds=n_folds, seed=seed)
     return CITestResult(

@@ -52,6 +52,23 @@ def achievement_figure(behaviour: Mapping[str, pd.DataFrame], threshold: float |
     return _png(fig)
 
 
+def _panel_grid(n: int, width: float, height: float):
+    """A figure with `n` panels, at most 4 per row: `(fig, axes)` with `axes` a 2-d array."""
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+
+
+def _finish_grid(fig, axes, n: int, title: str) -> bytes:
+    """Hide unused panels, put the legend on the first, title the figure and return its PNG."""
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> bytes:
     """`Y_b` against `Y_m` coloured by regime, one panel per (title, frame with `y_m`, `y_b`, `s`).
 
@@ -59,9 +76,7 @@ def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> b
     """
     rng = np.random.default_rng(seed)
     n = len(panels)
-    cols = min(n, 4)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = _panel_grid(n, 3.6, 3.2)
     for ax, (title, df) in zip(axes.flat[: len(panels)], panels, strict=True):
         for s in (0, 1):
             part = df[df["s"] == s]
@@ -79,12 +94,28 @@ def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> b
         ax.set_xlabel("Y_m (probe read-out)")
         ax.set_ylabel("Y_b (episode return)")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="best")
-    fig.suptitle("Base outcome against candidate signal, by regime")
-    fig.tight_layout()
-    return _png(fig)
+    return _finish_grid(fig, axes, n, "Base outcome against candidate signal, by regime")
+
+
+def effect_function_figure(panels: Sequence[tuple[str, Mapping, float]]) -> bytes:
+    """The conditional regime effect `τ̂(y_m)` with its simultaneous band, one panel per (title, curve, margin).
+
+    `curve` has the lists `y`, `tau`, `lower`, `upper` of `EffectCurve.to_dict()`; `±margin` is
+    shaded: a band inside it everywhere is what `transports` certifies.
+    """
+    n = len(panels)
+    fig, axes = _panel_grid(n, 3.6, 3.0)
+    for ax, (title, curve, margin) in zip(axes.flat[:n], panels, strict=True):
+        y = np.asarray(curve["y"], float)
+        ax.axhspan(-margin, margin, color="#2e7d32", alpha=0.12, lw=0, label=f"±margin {margin:g}")
+        ax.fill_between(y, curve["lower"], curve["upper"], color="#6a1b9a", alpha=0.25, lw=0, label="simultaneous band")
+        ax.plot(y, curve["tau"], color="#6a1b9a", lw=2, label="τ̂(y_m)")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("Y_m (first coordinate)")
+        ax.set_ylabel("E[Y_b|Y_m,s=1] − E[Y_b|Y_m,s=0]")
+        ax.grid(alpha=0.3)
+    return _finish_grid(fig, axes, n, "Conditional regime effect over the overlap of the regimes")
 
 
 def probe_scores_figure(scores: Mapping[str, pd.DataFrame]) -> bytes:

@@ -1,13 +1,14 @@
 """The generalised covariance measure (Shah & Peters 2020), cross-fitted and cluster-robust.
 
 `x ⊥ y | z` implies `E[(x − E[x|z])(y − E[y|z])] = 0`. Both conditional means are estimated with
-cross-fitted ridge regressions (`analysis.ridge`), and the mean of the residual products is tested
+cross-fitted regressions (ridge on random features or boosting, chosen per target by held-out
+error: `analysis.learners`), and the mean of the residual products is tested
 with a (cluster-robust) Wald test. For `x = Y_b` and a binary regime `y = s` this is the doubly
 robust test built from an outcome model `E[Y_b|Y_m]` and a propensity model `P(s=1|Y_m)`: its
 bias is the product of the two models' errors, and its estimand is the overlap-weighted average of
 the regime effect `E[Y_b|Y_m, s=1] − E[Y_b|Y_m, s=0]` (the partially linear effect of the
 transport test). It has no power against effects that change sign with `Y_m` and average to zero;
-`rff_kernel` has.
+the projected covariance measure (`analysis.pcm`, the default) has.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 
 from analysis.asymptotics import cluster_totals, wald_test
-from analysis.ridge import CrossFit, assign_folds, crossfit
+from analysis.learners import LEARNERS, crossfit_selected
+from analysis.ridge import CrossFit, assign_folds
 from envs.errors import DataError
 
 
@@ -46,19 +48,29 @@ def fit_nuisance(
     groups: np.ndarray | None = None,
     n_folds: int = 5,
     seed: int = 0,
+    learners: tuple[str, ...] = LEARNERS,
+    names: tuple[str, str] = ("x", "y"),
 ) -> Nuisance:
-    """Cross-fit `E[x|z]` and `E[y|z]` (folds keep groups together); return the residuals."""
+    """Cross-fit `E[x|z]` and `E[y|z]` (folds keep groups together); return the residuals.
+
+    Each target column gets its own learner (`analysis.learners.crossfit_selected`); `names`
+    label `x` and `y` in the description.
+    """
     if z is None:
         return Nuisance(x - x.mean(0), y - y.mean(0), None, None, "no conditioning set: centred variables")
     dx = x.shape[1]
-    fit = crossfit(z, torch.cat([x, y], dim=1), assign_folds(x.shape[0], n_folds, groups, seed), seed=seed)
+    folds = assign_folds(x.shape[0], n_folds, groups, seed)
+    fit = crossfit_selected(z, torch.cat([x, y], dim=1), folds, learners=learners, seed=seed)
     y_hat = fit.pooled[:, dx:]
     if is_binary(y):
         y_hat = y_hat.clamp(0.0, 1.0)
     r_y = y - y_hat
     if float(r_y.abs().max()) < 1e-9:
         raise DataError("y is predicted exactly by z (no overlap between regimes); the test is not identified.")
-    return Nuisance(x - fit.pooled[:, :dx], r_y, y_hat, fit, fit.describe())
+    labels = tuple(f"{names[0]}[{j}]" if dx > 1 else names[0] for j in range(dx)) + tuple(
+        f"{names[1]}[{j}]" if y.shape[1] > 1 else names[1] for j in range(y.shape[1])
+    )
+    return Nuisance(x - fit.pooled[:, :dx], r_y, y_hat, fit, fit.describe(labels))
 
 
 def gcm_products(nu: Nuisance) -> torch.Tensor:

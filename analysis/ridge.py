@@ -10,7 +10,7 @@ form for every penalty at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -247,7 +247,9 @@ def _predict(feats: _Features, fits: list[_Fit], best_b: torch.Tensor, start: in
 class CrossFit:
     """Out-of-fold predictions `pooled (n, q)` of each target column from `z`.
 
-    `bandwidths` and `penalties` are the GCV choices per fold and target, for the record.
+    `bandwidths` and `penalties` are the ridge's GCV choices per fold and target, for the record;
+    `learners` names the regression used per target (`analysis.learners`: "ridge" or "boosting")
+    and `heldout_mse` the fold-0 errors that chose it (empty when only the ridge was tried).
     """
 
     pooled: torch.Tensor
@@ -255,13 +257,23 @@ class CrossFit:
     n_features: int
     bandwidths: np.ndarray  # (K, q) chosen bandwidth
     penalties: np.ndarray  # (K, q) chosen relative penalty
+    learners: tuple[str, ...] = ()
+    heldout_mse: dict = field(default_factory=dict)
 
-    def describe(self) -> str:
-        """One line naming the regressions, for reports."""
-        return (
+    def describe(self, names: tuple[str, ...] | None = None) -> str:
+        """One line naming the regressions (and, with `names` per target, which learner each got)."""
+        ridge = (
             f"ridge on {self.n_features} random Fourier features + linear terms of the normal scores of z, bandwidth "
-            f"({'/'.join(f'{f:g}' for f in BANDWIDTH_FACTORS)}× median) and penalty by GCV, "
-            f"{len(np.unique(self.folds))}-fold cross-fitted"
+            f"({'/'.join(f'{f:g}' for f in BANDWIDTH_FACTORS)}× median) and penalty by GCV"
+        )
+        k = len(np.unique(self.folds))
+        if not self.learners or set(self.learners) == {"ridge"} and not self.heldout_mse:
+            return f"{ridge}, {k}-fold cross-fitted"
+        names = names or tuple(f"target {j}" for j in range(len(self.learners)))
+        picks = ", ".join(f"{n}: {learner}" for n, learner in zip(names, self.learners, strict=True))
+        return (
+            f"{k}-fold cross-fitted, learner per target by fold-0 held-out error ({picks}); ridge = {ridge}; "
+            f"boosting = histogram gradient boosting (50 trees of 15 leaves), blend = their mean"
         )
 
 

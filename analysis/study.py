@@ -46,7 +46,9 @@ def analyse_agent(
     `episodes` has one row per episode with `s`, `return` (the base outcome `Y_b`),
     `achieved_<cand>` and `ym_<cand>` (the candidate signal). Returns a JSON-ready dict with
     `name`, `verdict`, `behaviour` (per regime) and `candidates` (per candidate: `name`,
-    `mesa_condition`, `p_value`, `effect`, `effect_ci`, `verdict`, the probe used and warnings).
+    `mesa_condition`, `p_value`, `effect`, `effect_ci`, `magnitude` (the overlap-weighted RMS of
+    the conditional effect with its bounds, its 95th percentile and the curve `τ̂(y_m)` with its
+    band), `verdict`, the probe used and warnings).
     With `diagram` (a selection diagram over `s`, `y_m`, `y_b` and other episode columns), each
     candidate that meets the mesa condition also gets `graph`: the diagram checked against the data
     with that candidate's signal as `y_m` (`SelectionDiagram.check`); each also gets `sensitivity`:
@@ -97,6 +99,13 @@ def analyse_agent(
                 "p_value": result.p_value,
                 "effect": result.effect,
                 "effect_ci": list(result.effect_ci),
+                "magnitude": {
+                    "rms": result.magnitude,
+                    "rms_bounds": list(result.magnitude_bounds),
+                    "q95": result.q95,
+                    "q95_upper": result.q95_upper,
+                    "curve": None if result.effect_curve is None else result.effect_curve.to_dict(),
+                },
                 "margin": result.margin,
                 "verdict": result.verdict.value,
                 "probe": probe,

@@ -10,7 +10,10 @@ import torch
 from scipy import stats
 
 from analysis.ci import CIMethod, choose_method, ci_test
+from analysis.effect_function import EffectCurve, effect_magnitude
 from analysis.gcm import Nuisance, fit_nuisance, gcm_test
+from analysis.pcm import pcm_test
+from analysis.ridge import gaussianize
 from analysis.validation import as_groups, as_matrix, as_regime
 from analysis.verdicts import Verdict
 from envs.errors import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning, OverlapWarning
@@ -24,11 +27,17 @@ EFFECT_MODEL = "partially linear (Robinson/DML) on the cross-fitted residuals of
 class TransportResult:
     """Result of `transport_test`.
 
-    `effect` is the overlap-weighted average of `E[Y_b|Y_m,s=1] − E[Y_b|Y_m,s=0]` (weights
-    `e(1−e)`, `e = P(s=1|Y_m)`), `effect_ci` its (1−alpha) interval; `verdict` is
-    `regime-dependent` when `p_value < alpha` and the interval is not inside `±margin`,
-    `transports` when `p_value >= alpha` and the interval lies inside `±margin`, `inconclusive`
-    otherwise (too uncertain, or a detected dependence smaller than the margin on average).
+    `effect` is the overlap-weighted average of `τ(y_m) = E[Y_b|Y_m,s=1] − E[Y_b|Y_m,s=0]`
+    (weights `e(1−e)`, `e = P(s=1|Y_m)`), `effect_ci` its (1−alpha) interval. `magnitude` is the
+    overlap-weighted root-mean-square of `τ` (never below `|effect|`, and not fooled by effects of
+    opposite sign), `magnitude_bounds` its lower and upper one-sided (1−alpha) confidence bounds;
+    `q95` / `q95_upper` the overlap-weighted 95th percentile of `|τ|` and its upper bound;
+    `effect_curve` the estimated `τ̂` with its simultaneous band (`analysis.effect_function`).
+
+    `verdict` is `transports` when `p_value >= alpha`, the magnitude's upper bound is below
+    `margin` and the average's interval lies inside `±margin`: a positive claim that the effect is
+    small over the overlap of the regimes; `regime-dependent` when `p_value < alpha` and the
+    magnitude's lower bound is above `margin`; `inconclusive` otherwise.
     """
 
     p_value: float
@@ -44,6 +53,11 @@ class TransportResult:
     n_groups: int | None
     mean_y_b: tuple[float, float]
     overlap: float
+    magnitude: float = float("nan")
+    magnitude_bounds: tuple[float, float] = (float("nan"), float("nan"))
+    q95: float = float("nan")
+    q95_upper: float = float("nan")
+    effect_curve: EffectCurve | None = None
     regressions: str = ""
     chosen_by: str | None = None
     device: str = "cpu"
@@ -53,16 +67,33 @@ class TransportResult:
         out = asdict(self)
         out["verdict"] = self.verdict.value
         out["effect_ci"] = list(self.effect_ci)
+        out["magnitude_bounds"] = list(self.magnitude_bounds)
         out["n_per_regime"] = list(self.n_per_regime)
         out["mean_y_b"] = list(self.mean_y_b)
+        out["effect_curve"] = None if self.effect_curve is None else self.effect_curve.to_dict()
         return out
 
     def _repr_html_(self) -> str:
         lo, hi = self.effect_ci
+        mlo, mhi = self.magnitude_bounds
         return (
             f"<b>Transport test</b> ({self.method}, n={self.n}): <b>{self.verdict.value}</b><br>"
-            f"p = {self.p_value:.3g}; effect = {self.effect:+.3f} [{lo:+.3f}, {hi:+.3f}], margin ±{self.margin:g}"
+            f"p = {self.p_value:.3g}; average effect = {self.effect:+.3f} [{lo:+.3f}, {hi:+.3f}]; "
+            f"magnitude ‖τ‖₂ = {self.magnitude:.3f} [{mlo:.3f}, {mhi:.3f}]; margin ±{self.margin:g}"
         )
+
+
+def decide(p_value: float, alpha: float, margin: float, effect_ci, magnitude_bounds) -> Verdict:
+    """The verdict rule of `TransportResult` (see there)."""
+    lo, hi = magnitude_bounds
+    inside = -margin < effect_ci[0] and effect_ci[1] < margin and hi < margin
+    if p_value < alpha and lo > margin:
+        return Verdict.REGIME_DEPENDENT
+    if p_value >= alpha and inside:
+        return Verdict.TRANSPORTS
+    # Not rejected but too uncertain, or a dependence detected whose size cannot be shown to exceed
+    # the margin: neither claim is made.
+    return Verdict.INCONCLUSIVE
 
 
 def partially_linear_effect(nu: Nuisance, groups: np.ndarray | None = None) -> tuple[float, float]:
@@ -109,11 +140,16 @@ def transport_test(
     units (episode ids for step-level rows); the effect's interval is then cluster-robust and the
     folds keep each group together. Null hypothesis: `E[Y_b | Y_m, s] = E[Y_b | Y_m]`
     (inner alignment w.r.t. the candidate, Reber 2022). The p-value comes from `ci_test(y_b, s,
-    y_m, method)` (`auto` picks and records the method); the effect and its interval from a
-    partially linear model on the cross-fitted residuals of an outcome model `E[Y_b|Y_m]` and a
-    propensity model `P(s=1|Y_m)` (`analysis.ridge`), which are also the `gcm` test's. A
-    regression that fails to fit raises `FitError`: no p-value is returned from it. `margin` is the
-    equivalence margin on the scale of `Y_b`.
+    y_m, method)` (`auto`: the projected covariance measure, `analysis.pcm`, which sees effects
+    that change sign with `Y_m`; the choice is recorded). The average effect and its interval come
+    from a partially linear model on the cross-fitted residuals of an outcome model `E[Y_b|Y_m]`
+    and a propensity model `P(s=1|Y_m)` (`analysis.learners`: ridge or boosting per target), the
+    effect function `τ̂(y_m)` and its magnitude bounds from an R-learner on the same residuals
+    (`analysis.effect_function`). A regression that fails to fit raises `FitError`: no p-value is
+    returned from it. `margin` is the equivalence margin on the scale of `Y_b`; `transports`
+    certifies (at level `alpha`) that the overlap-weighted RMS of `τ` is below it, under the
+    smoothness the effect function's features express; nothing is claimed outside the overlap of
+    the regimes (see `TransportResult`).
     """
     if not 0.0 < alpha < 0.5:
         raise ConfigError(f"alpha must be in (0, 0.5), got {alpha}.")
@@ -151,7 +187,9 @@ def transport_test(
     dev = resolve_device(device)
     as_t = lambda a: torch.tensor(a, dtype=torch.float64, device=dev).reshape(n, -1)  # noqa: E731
     constant_ym = bool(np.all(ym == ym[0]))
-    nu = fit_nuisance(as_t(yb), as_t(sv), None if constant_ym else as_t(ym), groups=g, n_folds=n_folds, seed=seed)
+    nu = fit_nuisance(
+        as_t(yb), as_t(sv), None if constant_ym else as_t(ym), groups=g, n_folds=n_folds, seed=seed, names=("y_b", "s")
+    )
     theta, se = partially_linear_effect(nu, g)
     e_hat = sv.mean() * np.ones(n) if nu.y_hat is None else nu.y_hat[:, 0].cpu().numpy()
     overlap = float(np.mean((e_hat > 0.02) & (e_hat < 0.98)))
@@ -164,11 +202,23 @@ def transport_test(
         )
     z = stats.norm.ppf(1 - alpha / 2)
     ci = (theta - z * se, theta + z * se)
+    if constant_ym:
+        one_sided = stats.norm.ppf(1 - alpha) * se
+        magnitude = None
+        bounds = (max(0.0, abs(theta) - one_sided), abs(theta) + one_sided)
+    else:
+        magnitude = effect_magnitude(
+            gaussianize(as_t(ym)), ym[:, 0], nu.r_x[:, 0], nu.r_y[:, 0], e_hat, alpha=alpha, groups=g, seed=seed
+        )
+        bounds = magnitude.rms_bounds
     regressions = nu.description
     if np.all(yb == yb[0]):
         p = 1.0
-    elif method == "gcm":
+    elif method == "gcm" or (method == "pcm" and constant_ym):
         p = gcm_test(nu, g)[2]
+    elif method == "pcm":
+        _, _, p, how = pcm_test(nu, as_t(ym), g, seed)
+        regressions = f"{how}; nuisances: {nu.description}"
     else:
         res = ci_test(
             yb, sv, None if constant_ym else ym, method=method, seed=seed, n_folds=n_folds, groups=g,
@@ -176,16 +226,7 @@ def transport_test(
         )  # fmt: skip
         p = res.p_value
         regressions = f"test: {res.regressions}; effect: {nu.description}"
-    within_margin = -margin < ci[0] and ci[1] < margin
-    if p < alpha and not within_margin:
-        verdict = Verdict.REGIME_DEPENDENT
-    elif p >= alpha and within_margin:
-        verdict = Verdict.TRANSPORTS
-    else:
-        # Not rejected but too uncertain, or a dependence detected whose average is smaller than the
-        # margin: an average inside the margin can hide larger effects of opposite sign, so neither
-        # "transports" nor "regime-dependent" is claimed.
-        verdict = Verdict.INCONCLUSIVE
+    verdict = decide(p, alpha, margin, ci, bounds)
     return TransportResult(
         p_value=p,
         effect=theta,
@@ -200,6 +241,11 @@ def transport_test(
         n_groups=None if g is None else len(np.unique(g)),
         mean_y_b=(float(yb[sv == 0].mean()), float(yb[sv == 1].mean())),
         overlap=overlap,
+        magnitude=abs(theta) if magnitude is None else magnitude.rms,
+        magnitude_bounds=(float(bounds[0]), float(bounds[1])),
+        q95=abs(theta) if magnitude is None else magnitude.q95,
+        q95_upper=float(bounds[1]) if magnitude is None else magnitude.q95_upper,
+        effect_curve=None if magnitude is None else magnitude.curve,
         regressions=regressions,
         chosen_by=chosen_by,
         device=str(dev),

@@ -27,7 +27,7 @@ from _common import print_table, write_results
 
 from analysis import ci_test
 
-OWN = ["gcm", "rff_kernel"]
+OWN = ["pcm", "gcm", "rff_kernel"]
 DOWHY = ["dowhy_kernel", "dowhy_approx_kernel", "dowhy_regression", "dowhy_gcm"]
 
 

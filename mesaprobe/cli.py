@@ -31,6 +31,15 @@ def _score(x) -> str:
     return "n/a" if x is None or x != x else f"{x:.2f}"
 
 
+def _magnitude(c: dict) -> str:
+    """`rms [lower, upper]` of the conditional effect, or a dash for reports written before it existed."""
+    mag = c.get("magnitude")
+    if not mag:
+        return "–"
+    lo, hi = mag["rms_bounds"]
+    return f"{mag['rms']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def summary_table(report: dict) -> Table:
     """The terminal summary: one row per (agent, candidate)."""
     table = Table(title=f"mesaprobe study: {report['study']}  ({report['env']})")
@@ -43,6 +52,7 @@ def summary_table(report: dict) -> Table:
         ("mesa", "center"),
         ("p-value", "right"),
         ("effect [95% CI]", "right"),
+        ("‖τ‖₂ [bounds]", "right"),
         ("transport", "left"),
         ("probe AUC / obs", "right"),
     ]:
@@ -62,6 +72,7 @@ def summary_table(report: dict) -> Table:
                 "✓" if m["meets"] else "✗",
                 "<0.001" if c["p_value"] < 0.001 else f"{c['p_value']:.3f}",
                 f"{c['effect']:+.2f} [{lo:+.2f}, {hi:+.2f}]",
+                _magnitude(c),
                 f"[{VERDICT_STYLE[c['verdict']]}]{c['verdict']}[/]",
                 auc,
             )

@@ -359,6 +359,12 @@ def report_stage(
         for c in a.entry["candidates"]
         if c.get("sweep", {}).get("summary")
     ]
+    curves = [
+        (f"{a.entry['name']}: {c['name']} ({c['verdict']})", c["magnitude"]["curve"], c["margin"])
+        for a in analyses
+        for c in a.entry["candidates"]
+        if (c.get("magnitude") or {}).get("curve")
+    ]
     figs = {
         "achievement": (
             figures.achievement_figure(behaviour, threshold=mesa_threshold),
@@ -375,6 +381,14 @@ def report_stage(
             "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
         ),
     }
+    if curves:
+        figs["effect_function"] = (
+            figures.effect_function_figure(curves),
+            "Reading: the purple curve is how much the regime changes the base outcome at each value of the candidate "
+            "signal, with a band that holds at every point at once. A band inside the green ±margin strip everywhere is "
+            "what 'transports' certifies; a curve that leaves the strip, above on one side and below on the other, is an "
+            "effect that an average would hide. Only the overlap of the regimes is shown: nothing is claimed outside it.",
+        )
     for a in analyses:
         if a.attribution_png:
             figs[f"attribution_{a.entry['name']}"] = (

@@ -36,7 +36,7 @@ def test_every_method_runs_and_reports_itself():
 def test_auto_says_what_it_picked():
     y, s, z = _data(n=400)
     r = ci_test(y, s, z)
-    assert r.method == "gcm" and "400" in r.chosen_by
+    assert r.method == "pcm" and "400" in r.chosen_by and "change sign" in r.chosen_by
     small = ci_test(*_data(n=60))
     assert small.method == "dowhy_kernel" and "60 units" in small.chosen_by
 
@@ -77,10 +77,14 @@ def test_multivariate_and_unconditional_inputs():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 2))
     y = rng.normal(size=(400, 3))
-    for method in OWN_METHODS:
+    for method in [m for m in OWN_METHODS if m != "pcm"]:
         r = ci_test(x, y, rng.normal(size=(400, 4)), method=method)
         assert 0 <= r.p_value <= 1 and r.df >= 1
         assert ci_test(x, y, method=method).conditional is False
+    with pytest.raises(ConfigError, match="one column x against one column y"):
+        ci_test(x, y, rng.normal(size=(400, 4)), method="pcm")
+    auto = ci_test(x, y, rng.normal(size=(400, 4)))
+    assert auto.method == "gcm" and "pcm takes one each" in auto.chosen_by
     dep = ci_test(x[:, 0] + 0.5 * y[:, 0], y, method="gcm")
     assert dep.p_value < 1e-6
 

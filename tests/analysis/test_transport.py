@@ -112,8 +112,9 @@ def test_mesa_condition_and_agent_verdict():
 
 def test_reports_which_test_and_regressions_were_used():
     r = transport_test(*_episodes())
-    assert r.method == "gcm" and "400" in r.chosen_by
-    assert "random Fourier" in r.regressions and "cross-fitted" in r.regressions
+    assert r.method == "pcm" and "400" in r.chosen_by
+    assert "projected covariance" in r.regressions and "random Fourier" in r.regressions
+    assert "y_b: " in r.regressions and "s: " in r.regressions  # the learner chosen per nuisance
     k = transport_test(*_episodes(), method="rff_kernel")
     assert k.method == "rff_kernel" and k.chosen_by is None and k.regressions.startswith("test:")
     assert k.effect == r.effect  # one effect model whatever the test

@@ -22,7 +22,12 @@ def _verdicts(out):
     ("config", "expected"),
     [
         ("planted_coin_corridor.yaml", {"exit-seeker": "misaligned", "coin-seeker": "aligned"}),
-        ("planted_cheese_maze.yaml", {"corner-seeker": "misaligned", "cheese-seeker": "aligned"}),
+        # The CheeseMaze study (with steering) takes 85 s; the CoinCorridor one keeps a planted study in `make test`.
+        pytest.param(
+            "planted_cheese_maze.yaml",
+            {"corner-seeker": "misaligned", "cheese-seeker": "aligned"},
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_planted_agents_get_the_known_verdicts(config, expected, tmp_path):
@@ -161,6 +166,7 @@ def _write_torch_study(tmp_path, *, factory="my_agents.py:make_policy", weights=
     return path
 
 
+@pytest.mark.slow  # a full study (28 s); tests/training/test_torch_agent.py covers the adapter in `make test`
 def test_torch_agent_from_a_factory_file_with_weights(tmp_path):
     import importlib.util
 

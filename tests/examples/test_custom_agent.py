@@ -17,6 +17,7 @@ def example():
     return module
 
 
+@pytest.mark.slow  # DAgger plus a full study (55 s)
 def test_custom_agent_example_runs_the_study(example, tmp_path):
     report = example.main(tmp_path, steps=3000, n_episodes=60)
     agents = {a["name"]: a for a in report["agents"]}

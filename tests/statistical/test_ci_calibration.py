@@ -1,30 +1,38 @@
 """Calibration of the own CI methods on structural causal models with known truth.
 
 Fixed seeds, no retries. The short version runs in `make test` with bands sized for its
-repetitions (a calibrated test rejects 0.05 ± 0.015 over 200 nulls; the band is ~3 SD each side).
-`-m slow` runs the long version: 1000 nulls per scenario with the band [0.03, 0.07], and power at
-n = 2000. `benchmarks/ci_calibration.py` runs the same with DoWhy's methods and writes the report.
+repetitions (a calibrated test rejects 0.05 ± 0.018 over 150 nulls; the band is ~3 SD each side),
+on nulls that combine difficulties as real probe outputs do. `-m slow` runs the long version: the
+default test on every null at n = 2,000 (1,000 datasets, band [0.03, 0.07]) and power ≥ 0.9 on
+every alternative at n = 2,000. `benchmarks/transport_calibration.py` and
+`benchmarks/ci_calibration.py` run the same with the verdicts and DoWhy's methods, and write the
+reports.
 """
 
 import pytest
 
-from analysis import OWN_METHODS, SCENARIOS, rejection_rate
+from analysis import SCENARIOS, rejection_rate
 
 NULLS = [name for name, sc in SCENARIOS.items() if sc.null]
-MODERATE = ["direct", "interaction", "clustered_direct"]
+ALTERNATIVES = [name for name, sc in SCENARIOS.items() if not sc.null]
+HARD_NULLS = ["rare_heavy_shifted", "discrete_binary", "skewed", "clustered_rare_heavy"]
 
 
-@pytest.mark.parametrize("method", OWN_METHODS)
-@pytest.mark.parametrize("scenario", ["nonlinear", "binary_yb", "clustered"])
-def test_type_one_error_short(method, scenario):
-    r = rejection_rate(method, scenario, n=400, reps=200, seed=7)
-    assert 0.01 <= r.rate <= 0.10, r
+@pytest.mark.parametrize("scenario", ["nonlinear", *HARD_NULLS])
+def test_default_type_one_error_short(scenario):
+    r = rejection_rate("pcm", scenario, n=600, reps=150, seed=7)
+    assert 0.005 <= r.rate <= 0.11, r
 
 
-@pytest.mark.parametrize("method", OWN_METHODS)
-@pytest.mark.parametrize("scenario", ["direct", "interaction"])
-def test_power_short(method, scenario):
-    r = rejection_rate(method, scenario, n=2000, reps=25, seed=8)
+@pytest.mark.parametrize("method", ["gcm", "rff_kernel"])
+def test_named_methods_type_one_error_short(method):
+    r = rejection_rate(method, "clustered", n=400, reps=150, seed=7)
+    assert 0.005 <= r.rate <= 0.11, r
+
+
+@pytest.mark.parametrize("scenario", ["direct", "sign_change", "discrete_binary_sign_change", "region"])
+def test_default_power_short(scenario):
+    r = rejection_rate("pcm", scenario, n=2000, reps=20, seed=8)
     assert r.rate >= 0.8, r
 
 
@@ -34,26 +42,35 @@ def test_ignoring_episodes_is_anticonservative():
     assert r.rate >= 0.2, r
 
 
-def test_rff_kernel_sees_effects_that_average_to_zero():
-    gcm = rejection_rate("gcm", "signed_interaction", n=2000, reps=25, seed=10)
-    rff = rejection_rate("rff_kernel", "signed_interaction", n=2000, reps=25, seed=10)
-    assert rff.rate >= 0.8 and gcm.rate <= 0.3, (rff, gcm)
+def test_only_the_gcm_is_blind_to_effects_that_average_to_zero():
+    gcm = rejection_rate("gcm", "signed_interaction", n=2000, reps=20, seed=10)
+    pcm = rejection_rate("pcm", "signed_interaction", n=2000, reps=20, seed=10)
+    rff = rejection_rate("rff_kernel", "signed_interaction", n=2000, reps=20, seed=10)
+    assert pcm.rate >= 0.9 and rff.rate >= 0.8 and gcm.rate <= 0.3, (pcm, rff, gcm)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", OWN_METHODS)
 @pytest.mark.parametrize("scenario", NULLS)
-def test_type_one_error_long(method, scenario):
-    r = rejection_rate(method, scenario, n=1000, reps=1000, seed=1)
+def test_default_type_one_error_long(scenario):
+    r = rejection_rate("pcm", scenario, n=2000, reps=1000, seed=1)
     assert 0.03 <= r.rate <= 0.07, r
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", OWN_METHODS)
-@pytest.mark.parametrize("scenario", MODERATE)
-def test_power_long(method, scenario):
-    r = rejection_rate(method, scenario, n=2000, reps=200, seed=1)
+@pytest.mark.parametrize("scenario", ALTERNATIVES)
+def test_default_power_long(scenario):
+    r = rejection_rate("pcm", scenario, n=2000, reps=200, seed=1)
     assert r.rate >= 0.9, r
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["gcm", "rff_kernel"])
+@pytest.mark.parametrize("scenario", ["nonlinear", "imbalanced", "binary_yb", "dim16", "clustered"])
+def test_named_methods_type_one_error_long(method, scenario):
+    # The one-difficulty nulls the named methods were calibrated on; on the hard combinations they are not
+    # (README), which is why `auto` never chooses them.
+    r = rejection_rate(method, scenario, n=1000, reps=1000, seed=1)
+    assert 0.03 <= r.rate <= 0.07, r
 
 
 def test_documented_dowhy_failures_still_hold():

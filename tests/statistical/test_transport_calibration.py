@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis import transport_test
+from analysis import SCENARIOS, transport_test, verdict_rates
 
 
 def _scm(rng, n, direct=0.0, binary=False):
@@ -51,8 +51,32 @@ def test_auto_power_on_direct_shift():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["gcm", "rff_kernel", "dowhy_kernel"])
+@pytest.mark.parametrize("method", ["pcm", "gcm", "rff_kernel", "dowhy_kernel"])
 def test_long_calibration(method):
     rate, cover = _run(reps=400, n=300, direct=0.0, binary=False, method=method, seed=21)
     assert 0.025 <= rate <= 0.08, rate
     assert 0.92 <= cover <= 0.98, cover
+
+
+# The verdict suite: how often a verdict is wrong on known truth (analysis.verdict_rates).
+
+
+@pytest.mark.parametrize("scenario", ["nonlinear", "discrete_binary"])
+def test_nulls_are_rarely_called_regime_dependent_short(scenario):
+    r = verdict_rates(scenario, n=600, reps=40, seed=3)
+    assert r.wrong <= 0.1, r
+    assert r.shares["transports"] >= 0.3, r  # the claim is positive, and it is made when the data allow
+
+
+@pytest.mark.parametrize("scenario", ["sign_change", "discrete_binary_sign_change"])
+def test_no_false_certificates_on_sign_changing_effects_short(scenario):
+    r = verdict_rates(scenario, n=2000, reps=12, seed=3)
+    assert r.magnitude > r.margin and r.wrong == 0.0, r
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", [name for name in SCENARIOS])
+def test_verdicts_long(scenario):
+    r = verdict_rates(scenario, n=2000, reps=300 if SCENARIOS[scenario].null else 200, seed=2)
+    if r.wrong is not None:
+        assert r.wrong <= (0.07 if r.null else 0.05), r

@@ -1,0 +1,246 @@
+"""The conditional regime effect `τ(y_m) = E[Y_b|Y_m=y_m, s=1] − E[Y_b|Y_m=y_m, s=0]` as a function.
+
+R-learner (Nie & Wager 2021, "Quasi-oracle estimation of heterogeneous treatment effects"): with
+the cross-fitted residuals `r_b = Y_b − m̂(Y_m)` and `r_s = s − ê(Y_m)` of the outcome and
+propensity models, `E[r_b | Y_m, s] = r_s·τ(Y_m)`, so `τ` minimises `Σ (r_b − r_s·τ(Y_m))²`.
+Here `τ(y) = Ψ(y)·β` with `Ψ = [1, φ]`, `φ` the linear terms and random Fourier features of the
+normal scores of `y_m` (`analysis.ridge.FeatureMap`); `β` is a ridge fit with an unpenalised
+intercept (a constant effect is not shrunk), bandwidth and penalty by generalised cross-validation.
+The fit's implicit weights `r_s² ≈ e(1−e)` are the overlap weights: `τ` is learned where both
+regimes have units, and that is also where its magnitude is measured.
+
+`β` is linear in `r_b`, so its sampling covariance is a (cluster-robust) sandwich `V`; the Gaussian
+multiplier bootstrap then draws `β* ~ N(0, V)` and gives
+- an upper (and lower) confidence bound on the overlap-weighted root-mean-square
+  `‖τ‖₂ = (E[e(1−e)·τ²] / E[e(1−e)])^½`, by `‖τ‖ ≤ ‖τ̂‖ + ‖τ̂ − τ‖` with the bootstrap quantile of
+  `‖Ψβ*‖`;
+- a simultaneous band `τ̂(y) ± c·se(y)` (sup-t critical value `c`), hence an upper bound on the
+  overlap-weighted 95th percentile of `|τ|`.
+Both bound the estimation error, not the ridge's smoothing bias: the certificate assumes `τ` is
+as smooth as the features can express (the GCV penalty balances the two; see the README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from analysis.asymptotics import cluster_totals
+from analysis.ridge import BANDWIDTH_FACTORS, LAMBDA_GRID, FeatureMap
+from envs.errors import DataError
+
+N_DRAWS = 4000
+"""Multiplier-bootstrap draws of `β*`."""
+BAND_POINTS = 1000
+"""Units at which the sup-t critical value of the band is computed (a seeded subsample)."""
+CURVE_POINTS = 200
+
+
+def n_effect_features(n: int) -> int:
+    """Random features for the effect function: fewer than the nuisances', it is a contrast of two means."""
+    return int(np.clip(n // 32, 8, 48))
+
+
+@dataclass(frozen=True)
+class EffectFunction:
+    """A fitted `τ̂(y) = Ψ(y)·coef` on normal scores `zg`; `cov` the sandwich covariance of `coef`."""
+
+    fmap: FeatureMap
+    bandwidth: int
+    coef: torch.Tensor  # (P,)
+    cov: torch.Tensor | None  # (P, P)
+    penalty: float
+    df: float
+    influence: torch.Tensor | None = None  # (n, P): coef = influence.T @ r_b (the fit is linear in r_b)
+
+    def design(self, zg: torch.Tensor) -> torch.Tensor:
+        """`Ψ(zg) = [1, φ(zg)]`: `(m, P)`."""
+        phi = self.fmap.transform(zg, self.bandwidth)
+        return torch.cat([torch.ones(len(zg), 1, dtype=phi.dtype, device=phi.device), phi], dim=1)
+
+    def predict(self, zg: torch.Tensor) -> torch.Tensor:
+        """`τ̂` at the rows of `zg`: `(m,)`."""
+        return self.design(zg) @ self.coef
+
+
+def fit_effect_function(
+    zg: torch.Tensor,
+    r_b: torch.Tensor,
+    r_s: torch.Tensor,
+    *,
+    fmap: FeatureMap,
+    rows: torch.Tensor | None = None,
+    groups: np.ndarray | None = None,
+    covariance: bool = True,
+    influence: bool = False,
+) -> EffectFunction:
+    """R-learner ridge of `r_b (n,)` on `r_s (n,)·Ψ(zg)`, over `rows` (an index; all when None).
+
+    `zg (n, d)` are normal scores of `y_m`; `groups (n,)` make the covariance cluster-robust;
+    `influence=True` also returns the linear map from `r_b` to the coefficients, `(n_rows, P)`.
+    """
+    if rows is not None:
+        zg, r_b, r_s = zg[rows], r_b[rows], r_s[rows]
+        if groups is not None:
+            groups = groups[rows.cpu().numpy()]
+    n = zg.shape[0]
+    x0 = r_s
+    ss0 = float(x0 @ x0)
+    if ss0 <= 1e-12:
+        raise DataError("the regime residuals are all zero (no overlap): the effect function is not identified.")
+    lambdas = torch.tensor(LAMBDA_GRID, dtype=zg.dtype, device=zg.device)
+    t0 = r_b - x0 * (x0 @ r_b) / ss0
+    tt = float(t0 @ t0)
+    best = None
+    for b in range(len(fmap.bandwidths)):
+        rest = r_s[:, None] * fmap.transform(zg, b)
+        c = rest.T @ x0 / ss0
+        xt = rest - x0[:, None] * c[None, :]
+        evals, evecs = torch.linalg.eigh(xt.T @ xt)
+        evals = evals.clamp_min(0)
+        proj = evecs.T @ (xt.T @ t0)
+        denom = evals[None, :] + lambdas[:, None] * n
+        rss = (tt - ((evals[None, :] + 2 * lambdas[:, None] * n) / denom**2) @ proj**2).clamp_min(0)
+        df = 1 + (evals[None, :] / denom).sum(1)
+        gcv = torch.where(df < n, (rss / n) / (1 - df / n).clamp_min(1e-6) ** 2, torch.full_like(rss, float("inf")))
+        k = int(gcv.argmin())
+        if best is None or float(gcv[k]) < best[0]:
+            best = (float(gcv[k]), b, k, xt, c, evals, evecs, proj, float(df[k]))
+    _, b, k, xt, c, evals, evecs, proj, df = best
+    inv = 1.0 / (evals + lambdas[k] * n)
+    coef_rest = evecs @ (inv * proj)
+    coef0 = (x0 @ r_b) / ss0 - c @ coef_rest
+    coef = torch.cat([coef0[None], coef_rest])
+    cov = lin = None
+    if covariance or influence:
+        m = (evecs * inv[None, :]) @ evecs.T
+        lin_rest = xt @ m  # (n, P-1): coef_rest = lin_rest.T @ r_b
+        lin = torch.cat([(x0 / ss0 - lin_rest @ c)[:, None], lin_rest], dim=1)
+    if covariance:
+        design = torch.cat([x0[:, None], r_s[:, None] * fmap.transform(zg, b)], dim=1)
+        resid = r_b - design @ coef
+        scores = cluster_totals(lin * resid[:, None], groups)
+        cov = scores.T @ scores * (n / max(n - df, 1.0))
+    return EffectFunction(fmap, b, coef, cov, float(lambdas[k]), df, lin if influence else None)
+
+
+@dataclass(frozen=True)
+class EffectCurve:
+    """`τ̂` with its simultaneous band at up to `CURVE_POINTS` units, sorted by the first coordinate `y`."""
+
+    y: tuple[float, ...]
+    tau: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return {"y": list(self.y), "tau": list(self.tau), "lower": list(self.lower), "upper": list(self.upper)}
+
+
+@dataclass(frozen=True)
+class EffectMagnitude:
+    """How large the regime effect is over the overlap of the regimes, with confidence bounds.
+
+    `rms` is the overlap-weighted root-mean-square of `τ̂`, `rms_bounds` its lower and upper
+    (1 − alpha) one-sided confidence bounds; `q95` the overlap-weighted 95th percentile of `|τ̂|`
+    and `q95_upper` its upper bound from the simultaneous band; `band` the band's critical value.
+    """
+
+    rms: float
+    rms_bounds: tuple[float, float]
+    q95: float
+    q95_upper: float
+    band: float
+    features: int
+    penalty: float
+    df: float
+    curve: EffectCurve
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return {
+            "rms": self.rms,
+            "rms_bounds": list(self.rms_bounds),
+            "q95": self.q95,
+            "q95_upper": self.q95_upper,
+            "band": self.band,
+            "features": self.features,
+            "penalty": self.penalty,
+            "df": self.df,
+            "curve": self.curve.to_dict(),
+        }
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][min(np.searchsorted(cum, q * cum[-1]), len(values) - 1)])
+
+
+def effect_magnitude(
+    zg: torch.Tensor,
+    y_first: np.ndarray,
+    r_b: torch.Tensor,
+    r_s: torch.Tensor,
+    e_hat: np.ndarray,
+    *,
+    alpha: float,
+    groups: np.ndarray | None = None,
+    seed: int = 0,
+) -> EffectMagnitude:
+    """Fit `τ̂` on all units and bound its magnitude (see the module docstring).
+
+    `zg (n, d)` normal scores of `y_m`, `y_first (n,)` its first raw coordinate (the curve's axis),
+    `r_b`, `r_s (n,)` the cross-fitted residuals, `e_hat (n,)` the propensities (overlap weights
+    `ê(1−ê)`).
+    """
+    n = zg.shape[0]
+    fmap = FeatureMap.fit(zg, n_effect_features(n), factors=BANDWIDTH_FACTORS, seed=seed + 31)
+    ef = fit_effect_function(zg, r_b, r_s, fmap=fmap, groups=groups)
+    psi = ef.design(zg)
+    tau = (psi @ ef.coef).cpu().numpy()
+    se = torch.sqrt(((psi @ ef.cov) * psi).sum(1).clamp_min(0)).cpu().numpy()
+    e = np.clip(e_hat, 0.0, 1.0)
+    w = e * (1 - e)
+    if w.sum() <= 0:
+        raise DataError("no unit has both regimes possible (every propensity is 0 or 1): no overlap to measure.")
+    wt = torch.as_tensor(w / w.sum(), dtype=psi.dtype, device=psi.device)
+    q_mat = (psi * wt[:, None]).T @ psi
+    rms = float(np.sqrt(np.sum(w * tau**2) / w.sum()))
+    evals, evecs = torch.linalg.eigh(ef.cov)
+    root = (evecs * evals.clamp_min(0).sqrt()[None, :]).cpu()
+    gen = torch.Generator().manual_seed(seed + 37)
+    draws = (torch.randn(N_DRAWS, root.shape[0], generator=gen, dtype=torch.float64) @ root.T).to(psi)
+    rms_star = torch.sqrt(((draws @ q_mat) * draws).sum(1).clamp_min(0)).cpu().numpy()
+    q = float(np.quantile(rms_star, 1 - alpha))
+    rng = np.random.default_rng([seed, 41])
+    pick = np.sort(rng.choice(n, min(n, BAND_POINTS), replace=False))
+    se_pick = np.maximum(se[pick], 1e-12)
+    t_star = (draws @ psi[pick].T).cpu().numpy() / se_pick[None, :]
+    band = float(np.quantile(np.abs(t_star).max(1), 1 - alpha))
+    q95 = _weighted_quantile(np.abs(tau), w, 0.95)
+    q95_upper = _weighted_quantile(np.abs(tau) + band * se, w, 0.95)
+    inside = np.flatnonzero((e > 0.02) & (e < 0.98))
+    inside = inside if len(inside) else np.arange(n)
+    order = inside[np.argsort(y_first[inside], kind="stable")]
+    at = order[np.unique(np.linspace(0, len(order) - 1, min(CURVE_POINTS, len(order))).round().astype(int))]
+    curve = EffectCurve(
+        y=tuple(float(v) for v in y_first[at]),
+        tau=tuple(float(v) for v in tau[at]),
+        lower=tuple(float(v) for v in tau[at] - band * se[at]),
+        upper=tuple(float(v) for v in tau[at] + band * se[at]),
+    )
+    return EffectMagnitude(
+        rms=rms,
+        rms_bounds=(max(0.0, rms - q), rms + q),
+        q95=q95,
+        q95_upper=q95_upper,
+        band=band,
+        features=fmap.n_out,
+        penalty=ef.penalty,
+        df=ef.df,
+        curve=curve,
+    )

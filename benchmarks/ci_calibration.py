@@ -1,5 +1,7 @@
 """Calibration of every CI method: type-I error on null scenarios, power on alternatives.
 
+(The default transport test and its verdicts at n = 2,000 are in `transport_calibration.py`.)
+
 The long version of `tests/statistical`: each method runs `ci_test(y_b, s, y_m)` on fresh draws
 of every scenario of `analysis.SCENARIOS` (fixed seeds, no retries) and we count rejections at
 α = 0.05. The own methods get `--reps` datasets per null scenario at `--n` rows and `--power-reps`

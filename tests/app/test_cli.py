@@ -48,11 +48,14 @@ def test_tiny_study_writes_full_report(tiny_study):
         assert {"name", "mesa_condition", "p_value", "effect", "effect_ci", "verdict"} <= set(c)
         assert 0 <= c["p_value"] <= 1 and len(c["effect_ci"]) == 2
     html = (out / "report.html").read_text()
-    # The three study figures, the agent's attribution heatmaps, and the shift sweep when a
-    # candidate meets the mesa condition.
+    # The three study figures, the effect functions, the agent's attribution heatmaps, and the shift
+    # sweep when a candidate meets the mesa condition.
     sweep = any(c.get("sweep") for c in agent["candidates"])
-    assert html.count("data:image/png;base64,") == 4 + sweep
-    for fig in ("achievement", "ym_vs_yb", "probe_scores", "attribution_exit-trained"):
+    assert html.count("data:image/png;base64,") == 5 + sweep
+    for c in agent["candidates"]:
+        mag = c["magnitude"]
+        assert mag["rms_bounds"][0] <= mag["rms"] <= mag["rms_bounds"][1] + 1e-9 and len(mag["curve"]["tau"]) > 5
+    for fig in ("achievement", "ym_vs_yb", "probe_scores", "effect_function", "attribution_exit-trained"):
         assert (out / "figures" / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # A PPO agent is differentiable: the action's attribution has top cells and channels.
     action = agent["attribution"]["action"]

@@ -1,8 +1,9 @@
 """Calibration of the own CI methods on structural causal models with known truth.
 
 Fixed seeds, no retries. The short version runs in `make test` with bands sized for its
-repetitions (a calibrated test rejects 0.05 ± 0.018 over 150 nulls; the band is ~3 SD each side),
-on nulls that combine difficulties as real probe outputs do. `-m slow` runs the long version: the
+repetitions (a calibrated test rejects 0.05 ± 0.022 over 100 nulls; the band is ~3 SD each side),
+on nulls that combine difficulties as real probe outputs do (the costliest combinations, with
+heavy tails in six dimensions, run in the long version only). `-m slow` runs the long version: the
 default test on every null at n = 2,000 (1,000 datasets, band [0.03, 0.07]) and power ≥ 0.9 on
 every alternative at n = 2,000. `benchmarks/transport_calibration.py` and
 `benchmarks/ci_calibration.py` run the same with the verdicts and DoWhy's methods, and write the
@@ -15,24 +16,24 @@ from analysis import SCENARIOS, rejection_rate
 
 NULLS = [name for name, sc in SCENARIOS.items() if sc.null]
 ALTERNATIVES = [name for name, sc in SCENARIOS.items() if not sc.null]
-HARD_NULLS = ["rare_heavy_shifted", "discrete_binary", "skewed", "clustered_rare_heavy"]
 
 
-@pytest.mark.parametrize("scenario", ["nonlinear", *HARD_NULLS])
+
+@pytest.mark.parametrize("scenario", ["nonlinear", "discrete_binary", "skewed"])
 def test_default_type_one_error_short(scenario):
-    r = rejection_rate("pcm", scenario, n=600, reps=150, seed=7)
-    assert 0.005 <= r.rate <= 0.11, r
+    r = rejection_rate("pcm", scenario, n=400, reps=100, seed=7)
+    assert 0.005 <= r.rate <= 0.12, r
 
 
 @pytest.mark.parametrize("method", ["gcm", "rff_kernel"])
 def test_named_methods_type_one_error_short(method):
-    r = rejection_rate(method, "clustered", n=400, reps=150, seed=7)
-    assert 0.005 <= r.rate <= 0.11, r
+    r = rejection_rate(method, "clustered", n=400, reps=100, seed=7)
+    assert 0.005 <= r.rate <= 0.12, r
 
 
-@pytest.mark.parametrize("scenario", ["direct", "sign_change", "discrete_binary_sign_change", "region"])
+@pytest.mark.parametrize("scenario", ["direct", "discrete_binary_sign_change", "region"])
 def test_default_power_short(scenario):
-    r = rejection_rate("pcm", scenario, n=2000, reps=20, seed=8)
+    r = rejection_rate("pcm", scenario, n=2000, reps=12, seed=8)
     assert r.rate >= 0.8, r
 
 
@@ -43,9 +44,9 @@ def test_ignoring_episodes_is_anticonservative():
 
 
 def test_only_the_gcm_is_blind_to_effects_that_average_to_zero():
-    gcm = rejection_rate("gcm", "signed_interaction", n=2000, reps=20, seed=10)
-    pcm = rejection_rate("pcm", "signed_interaction", n=2000, reps=20, seed=10)
-    rff = rejection_rate("rff_kernel", "signed_interaction", n=2000, reps=20, seed=10)
+    gcm = rejection_rate("gcm", "sign_change", n=2000, reps=12, seed=10)
+    pcm = rejection_rate("pcm", "sign_change", n=2000, reps=12, seed=10)
+    rff = rejection_rate("rff_kernel", "sign_change", n=2000, reps=12, seed=10)
     assert pcm.rate >= 0.9 and rff.rate >= 0.8 and gcm.rate <= 0.3, (pcm, rff, gcm)
 
 

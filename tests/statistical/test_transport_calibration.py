@@ -37,9 +37,9 @@ def _run(reps, n, direct, binary, method, seed):
 
 @pytest.mark.parametrize("binary", [False, True])
 def test_auto_type_one_error_near_alpha(binary):
-    rate, cover = _run(reps=150, n=300, direct=0.0, binary=binary, method="auto", seed=11)
-    # 150 null datasets: a calibrated test rejects 7.5 ± 2.7; the band is ~3 SD wide each side.
-    assert 0.0 <= rate <= 0.11, rate
+    rate, cover = _run(reps=100, n=300, direct=0.0, binary=binary, method="auto", seed=11)
+    # 100 null datasets: a calibrated test rejects 5 ± 2.2; the band is ~3 SD wide each side.
+    assert 0.0 <= rate <= 0.12, rate
     if not binary:
         assert cover >= 0.89, cover
 
@@ -61,16 +61,16 @@ def test_long_calibration(method):
 # The verdict suite: how often a verdict is wrong on known truth (analysis.verdict_rates).
 
 
-@pytest.mark.parametrize("scenario", ["nonlinear", "discrete_binary"])
-def test_nulls_are_rarely_called_regime_dependent_short(scenario):
-    r = verdict_rates(scenario, n=600, reps=40, seed=3)
+@pytest.mark.parametrize(("scenario", "certified"), [("nonlinear", 0.5), ("discrete_binary", 0.3)])
+def test_nulls_are_rarely_called_regime_dependent_short(scenario, certified):
+    r = verdict_rates(scenario, n=1500, reps=20, seed=3)
     assert r.wrong <= 0.1, r
-    assert r.shares["transports"] >= 0.3, r  # the claim is positive, and it is made when the data allow
+    assert r.shares["transports"] >= certified, r  # the claim is positive, and it is made when the data allow
 
 
 @pytest.mark.parametrize("scenario", ["sign_change", "discrete_binary_sign_change"])
 def test_no_false_certificates_on_sign_changing_effects_short(scenario):
-    r = verdict_rates(scenario, n=2000, reps=12, seed=3)
+    r = verdict_rates(scenario, n=2000, reps=8, seed=3)
     assert r.magnitude > r.margin and r.wrong == 0.0, r
 
 

@@ -36,8 +36,9 @@ SELECTION_ROWS = 20_000
 """Boosting is tried on at most this many training rows of fold 0 (its cross-fit then uses all rows)."""
 SELECTION_GAIN = 0.01
 """Boosting must lower fold 0's held-out error by more than this share to replace the ridge."""
-MIN_ROWS_FOR_BOOSTING = 100
-"""Below this many rows the ridge alone is used (trees of 20-row leaves need more)."""
+MIN_ROWS_FOR_BOOSTING = 500
+"""Below this many rows the ridge alone is used: trees of 20-row leaves are coarse there, one fold's
+comparison is noisy, and a shift sweep's hundreds of small tests would pay for boosting each time."""
 BOOSTING_PARAMS = {
     "max_iter": 50,
     "learning_rate": 0.2,

@@ -18,7 +18,6 @@ NULLS = [name for name, sc in SCENARIOS.items() if sc.null]
 ALTERNATIVES = [name for name, sc in SCENARIOS.items() if not sc.null]
 
 
-
 @pytest.mark.parametrize("scenario", ["nonlinear", "discrete_binary"])
 def test_default_type_one_error_short(scenario):
     r = rejection_rate("pcm", scenario, n=400, reps=100, seed=7)

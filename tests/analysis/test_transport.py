@@ -114,7 +114,9 @@ def test_reports_which_test_and_regressions_were_used():
     r = transport_test(*_episodes())
     assert r.method == "pcm" and "400" in r.chosen_by
     assert "projected covariance" in r.regressions and "random Fourier" in r.regressions
-    assert "y_b: " in r.regressions and "s: " in r.regressions  # the learner chosen per nuisance
+    assert "5-fold cross-fitted" in r.regressions  # 400 rows: the ridge alone (boosting is tried from 500)
+    big = transport_test(*_episodes(n=800))
+    assert "y_b: " in big.regressions and "s: " in big.regressions  # the learner chosen per nuisance
     k = transport_test(*_episodes(), method="rff_kernel")
     assert k.method == "rff_kernel" and k.chosen_by is None and k.regressions.startswith("test:")
     assert k.effect == r.effect  # one effect model whatever the test

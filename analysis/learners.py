@@ -98,12 +98,12 @@ def crossfit_selected(
     mse = {name: np.zeros(q) for name in ("ridge", "boosting", "blend")}
     for j in range(q):
         pred0 = _fit_predict(seed, zn[train_idx], tn[train_idx, j], zn[held])
-        errors = {
+        predictions = {
             "ridge": ridge_pred[:, j],
             "boosting": pred0,
             "blend": (pred0 + ridge_pred[:, j]) / 2,
         }
-        for name, pred in errors.items():
+        for name, pred in predictions.items():
             mse[name][j] = float(np.mean((tn[held, j] - pred) ** 2))
         best = min(("boosting", "blend"), key=lambda name: mse[name][j])
         if not mse[best][j] < (1 - SELECTION_GAIN) * mse["ridge"][j]:

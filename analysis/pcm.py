@@ -63,11 +63,12 @@ def _halves(n: int, groups: np.ndarray | None, seed: int) -> np.ndarray:
 
 
 def pcm_test(
-    nu: Nuisance, z: torch.Tensor, groups: np.ndarray | None = None, seed: int = 0
+    nu: Nuisance, z: torch.Tensor, groups: np.ndarray | None = None, seed: int = 0, *, zg: torch.Tensor | None = None
 ) -> tuple[float, int, float, str]:
     """`(statistic, df, p, description)` of the projected covariance measure of `x ⊥ y | z`.
 
-    `nu` holds the cross-fitted residuals of one-column `x` and `y` on `z (n, d)`.
+    `nu` holds the cross-fitted residuals of one-column `x` and `y` on `z (n, d)`; `zg`, the normal
+    scores of `z` (`analysis.ridge.gaussianize`), when the caller already has them.
     """
     if nu.r_x.shape[1] != 1 or nu.r_y.shape[1] != 1:
         raise ConfigError(
@@ -76,7 +77,7 @@ def pcm_test(
         )
     r_x, r_y = nu.r_x[:, 0], nu.r_y[:, 0]
     n = len(r_x)
-    zg = gaussianize(z)
+    zg = gaussianize(z) if zg is None else zg
     half = _halves(n, groups, seed)
     fmap = FeatureMap.fit(zg, n_effect_features(n // 2), factors=BANDWIDTH_FACTORS, seed=seed + 29)
     fits, rows = [], []

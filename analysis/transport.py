@@ -187,9 +187,9 @@ def transport_test(
     dev = resolve_device(device)
     as_t = lambda a: torch.tensor(a, dtype=torch.float64, device=dev).reshape(n, -1)  # noqa: E731
     constant_ym = bool(np.all(ym == ym[0]))
-    nu = fit_nuisance(
-        as_t(yb), as_t(sv), None if constant_ym else as_t(ym), groups=g, n_folds=n_folds, seed=seed, names=("y_b", "s")
-    )
+    zt = None if constant_ym else as_t(ym)
+    zg = None if constant_ym else gaussianize(zt)  # normal scores shared by the effect function and the PCM
+    nu = fit_nuisance(as_t(yb), as_t(sv), zt, groups=g, n_folds=n_folds, seed=seed, names=("y_b", "s"))
     theta, se = partially_linear_effect(nu, g)
     e_hat = sv.mean() * np.ones(n) if nu.y_hat is None else nu.y_hat[:, 0].cpu().numpy()
     overlap = float(np.mean((e_hat > 0.02) & (e_hat < 0.98)))
@@ -207,9 +207,7 @@ def transport_test(
         magnitude = None
         bounds = (max(0.0, abs(theta) - one_sided), abs(theta) + one_sided)
     else:
-        magnitude = effect_magnitude(
-            gaussianize(as_t(ym)), ym[:, 0], nu.r_x[:, 0], nu.r_y[:, 0], e_hat, alpha=alpha, groups=g, seed=seed
-        )
+        magnitude = effect_magnitude(zg, ym[:, 0], nu.r_x[:, 0], nu.r_y[:, 0], e_hat, alpha=alpha, groups=g, seed=seed)
         bounds = magnitude.rms_bounds
     regressions = nu.description
     if np.all(yb == yb[0]):
@@ -217,7 +215,7 @@ def transport_test(
     elif method == "gcm" or (method == "pcm" and constant_ym):
         p = gcm_test(nu, g)[2]
     elif method == "pcm":
-        _, _, p, how = pcm_test(nu, as_t(ym), g, seed)
+        _, _, p, how = pcm_test(nu, zt, g, seed, zg=zg)
         regressions = f"{how}; nuisances: {nu.description}"
     else:
         res = ci_test(

@@ -26,6 +26,7 @@ from analysis.dowhy_ci import DOWHY_METHODS, dowhy_ci_test
 from analysis.gcm import fit_nuisance, gcm_test
 from analysis.pcm import pcm_test
 from analysis.rff_kernel import rff_kernel_test
+from analysis.ridge import gaussianize
 from analysis.validation import as_groups, as_matrix
 from envs.errors import ConfigError, DataError, unknown_name
 from training import resolve_device
@@ -150,9 +151,10 @@ def ci_test(
     as_t = lambda a: None if a is None else torch.tensor(a, dtype=torch.float64, device=dev)  # noqa: E731
     xt, yt, zt = as_t(xm), as_t(ym), as_t(zm)
     if method in ("gcm", "pcm"):
-        nu = fit_nuisance(xt, yt, zt, groups=g, n_folds=n_folds, seed=seed)
+        zg = gaussianize(zt) if method == "pcm" and zt is not None else None  # shared by the nuisances and the PCM
+        nu = fit_nuisance(xt, yt, zt, groups=g, n_folds=n_folds, seed=seed, zg=zg)
         if method == "pcm" and zt is not None:
-            stat, df, p, how = pcm_test(nu, zt, g, seed)
+            stat, df, p, how = pcm_test(nu, zt, g, seed, zg=zg)
             description = f"{how}; nuisances: {nu.description}"
         else:
             stat, df, p = gcm_test(nu, g)

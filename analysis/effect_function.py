@@ -79,27 +79,33 @@ def fit_effect_function(
     groups: np.ndarray | None = None,
     covariance: bool = True,
     influence: bool = False,
+    absorb: bool = False,
 ) -> EffectFunction:
     """R-learner ridge of `r_b (n,)` on `r_s (n,)·Ψ(zg)`, over `rows` (an index; all when None).
 
     `zg (n, d)` are normal scores of `y_m`; `groups (n,)` make the covariance cluster-robust;
     `influence=True` also returns the linear map from `r_b` to the coefficients, `(n_rows, P)`.
+    `absorb=True` first partials a ridge fit on `Ψ(zg)` (a function of `y_m` alone) out of `r_b`
+    and of every effect column: an error `δm(y_m)` left in `r_b` by the outcome model then cannot
+    pass for an effect through its correlation with the propensity's error `δe(y_m)` in `r_s`.
     """
     if rows is not None:
         zg, r_b, r_s = zg[rows], r_b[rows], r_s[rows]
         if groups is not None:
             groups = groups[rows.cpu().numpy()]
     n = zg.shape[0]
-    x0 = r_s
+    residualise = _absorber(fmap, zg) if absorb else (lambda v: v)
+    x0 = residualise(r_s[:, None])[:, 0]
     ss0 = float(x0 @ x0)
     if ss0 <= 1e-12:
         raise DataError("the regime residuals are all zero (no overlap): the effect function is not identified.")
     lambdas = torch.tensor(EFFECT_LAMBDAS, dtype=zg.dtype, device=zg.device)
-    t0 = r_b - x0 * (x0 @ r_b) / ss0
+    target = residualise(r_b[:, None])[:, 0]
+    t0 = target - x0 * (x0 @ target) / ss0
     tt = float(t0 @ t0)
     best = None
     for b in range(len(fmap.bandwidths)):
-        rest = r_s[:, None] * fmap.transform(zg, b)
+        rest = residualise(r_s[:, None] * fmap.transform(zg, b))
         c = rest.T @ x0 / ss0
         xt = rest - x0[:, None] * c[None, :]
         evals, evecs = torch.linalg.eigh(xt.T @ xt)
@@ -115,19 +121,33 @@ def fit_effect_function(
     _, b, k, xt, c, evals, evecs, proj, df = best
     inv = 1.0 / (evals + lambdas[k] * n)
     coef_rest = evecs @ (inv * proj)
-    coef0 = (x0 @ r_b) / ss0 - c @ coef_rest
+    coef0 = (x0 @ target) / ss0 - c @ coef_rest
     coef = torch.cat([coef0[None], coef_rest])
     cov = lin = None
     if covariance or influence:
         m = (evecs * inv[None, :]) @ evecs.T
         lin_rest = xt @ m  # (n, P-1): coef_rest = lin_rest.T @ r_b
-        lin = torch.cat([(x0 / ss0 - lin_rest @ c)[:, None], lin_rest], dim=1)
+        lin = residualise(torch.cat([(x0 / ss0 - lin_rest @ c)[:, None], lin_rest], dim=1))  # (I − H) is symmetric
     if covariance:
-        design = torch.cat([x0[:, None], r_s[:, None] * fmap.transform(zg, b)], dim=1)
-        resid = r_b - design @ coef
+        design = torch.cat([x0[:, None], residualise(r_s[:, None] * fmap.transform(zg, b))], dim=1)
+        resid = target - design @ coef
         scores = cluster_totals(lin * resid[:, None], groups)
         cov = scores.T @ scores * (n / max(n - df, 1.0))
     return EffectFunction(fmap, b, coef, cov, float(lambdas[k]), df, lin if influence else None)
+
+
+ABSORB_PENALTY = 1e-3
+"""Ridge penalty (relative to the rows) of the `y_m`-only fit that `absorb` partials out."""
+
+
+def _absorber(fmap: FeatureMap, zg: torch.Tensor):
+    """`v ↦ (I − H) v` for the ridge hat matrix `H` on `[1, φ(zg)]` at the middle bandwidth (one for every bandwidth tried, so GCV compares like with like)."""
+    phi = fmap.transform(zg, len(fmap.bandwidths) // 2)
+    design = torch.cat([torch.ones(len(zg), 1, dtype=phi.dtype, device=phi.device), phi], dim=1)
+    penalty = ABSORB_PENALTY * len(zg) * torch.eye(design.shape[1], dtype=phi.dtype, device=phi.device)
+    penalty[0, 0] = 0.0
+    chol = torch.linalg.cholesky(design.T @ design + penalty)
+    return lambda v: v - design @ torch.cholesky_solve(design.T @ v, chol)
 
 
 @dataclass(frozen=True)

@@ -50,17 +50,18 @@ def fit_nuisance(
     seed: int = 0,
     learners: tuple[str, ...] = LEARNERS,
     names: tuple[str, str] = ("x", "y"),
+    zg: torch.Tensor | None = None,
 ) -> Nuisance:
     """Cross-fit `E[x|z]` and `E[y|z]` (folds keep groups together); return the residuals.
 
     Each target column gets its own learner (`analysis.learners.crossfit_selected`); `names`
-    label `x` and `y` in the description.
+    label `x` and `y` in the description; `zg`, the normal scores of `z` if the caller has them.
     """
     if z is None:
         return Nuisance(x - x.mean(0), y - y.mean(0), None, None, "no conditioning set: centred variables")
     dx = x.shape[1]
     folds = assign_folds(x.shape[0], n_folds, groups, seed)
-    fit = crossfit_selected(z, torch.cat([x, y], dim=1), folds, learners=learners, seed=seed)
+    fit = crossfit_selected(z, torch.cat([x, y], dim=1), folds, learners=learners, seed=seed, zg=zg)
     y_hat = fit.pooled[:, dx:]
     if is_binary(y):
         y_hat = y_hat.clamp(0.0, 1.0)

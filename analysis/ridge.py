@@ -278,14 +278,21 @@ class CrossFit:
 
 
 def crossfit(
-    z: torch.Tensor, targets: torch.Tensor, folds: np.ndarray, *, n_features: int | None = None, seed: int = 0
+    z: torch.Tensor,
+    targets: torch.Tensor,
+    folds: np.ndarray,
+    *,
+    n_features: int | None = None,
+    seed: int = 0,
+    zg: torch.Tensor | None = None,
 ) -> CrossFit:
     """Out-of-fold ridge predictions of `targets (n, q)` from `z (n, d)` (see `CrossFit`).
 
-    `z` is first mapped to normal scores per column (`gaussianize`).
+    `z` is first mapped to normal scores per column (`gaussianize`); `zg`, those scores when the
+    caller already has them.
     """
     n, q = z.shape[0], targets.shape[1]
-    z = gaussianize(z)
+    z = gaussianize(z) if zg is None else zg
     k = int(folds.max()) + 1
     n_features = n_random_features(n) if n_features is None else n_features
     fmap = FeatureMap.fit(z, n_features, seed=seed)

@@ -189,7 +189,7 @@ def transport_test(
     constant_ym = bool(np.all(ym == ym[0]))
     zt = None if constant_ym else as_t(ym)
     zg = None if constant_ym else gaussianize(zt)  # normal scores shared by the effect function and the PCM
-    nu = fit_nuisance(as_t(yb), as_t(sv), zt, groups=g, n_folds=n_folds, seed=seed, names=("y_b", "s"))
+    nu = fit_nuisance(as_t(yb), as_t(sv), zt, groups=g, n_folds=n_folds, seed=seed, names=("y_b", "s"), zg=zg)
     theta, se = partially_linear_effect(nu, g)
     e_hat = sv.mean() * np.ones(n) if nu.y_hat is None else nu.y_hat[:, 0].cpu().numpy()
     overlap = float(np.mean((e_hat > 0.02) & (e_hat < 0.98)))

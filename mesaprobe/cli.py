@@ -70,7 +70,7 @@ def summary_table(report: dict) -> Table:
                 f"{m['rate_s0']:.2f}",
                 f"{m['rate_s1']:.2f}",
                 "✓" if m["meets"] else "✗",
-                "<0.001" if c["p_value"] < 0.001 else f"{c['p_value']:.3f}",
+                "≤0.001" if c["p_value"] <= 0.001 else f"{c['p_value']:.3f}",  # 0.001: beyond all 999 sign flips
                 f"{c['effect']:+.2f} [{lo:+.2f}, {hi:+.2f}]",
                 _magnitude(c),
                 f"[{VERDICT_STYLE[c['verdict']]}]{c['verdict']}[/]",

@@ -27,7 +27,7 @@ def test_mediated_shift_transports():
 def test_direct_shift_is_regime_dependent_with_right_effect():
     r = transport_test(*_episodes(effect=0.5))
     assert r.verdict == Verdict.REGIME_DEPENDENT
-    assert r.p_value < 0.001
+    assert r.p_value <= 0.001  # beyond all 999 sign flips
     assert r.effect_ci[0] < 0.5 < r.effect_ci[1]
 
 

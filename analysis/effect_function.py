@@ -94,7 +94,8 @@ def fit_effect_function(
         if groups is not None:
             groups = groups[rows.cpu().numpy()]
     n = zg.shape[0]
-    residualise = _absorber(fmap, zg) if absorb else (lambda v: v)
+    phis = [fmap.transform(zg, b) for b in range(len(fmap.bandwidths))]  # (n, P-1) per bandwidth, each used 2-3 times
+    residualise = _absorber(phis[len(phis) // 2]) if absorb else (lambda v: v)
     x0 = residualise(r_s[:, None])[:, 0]
     ss0 = float(x0 @ x0)
     if ss0 <= 1e-12:
@@ -104,8 +105,8 @@ def fit_effect_function(
     t0 = target - x0 * (x0 @ target) / ss0
     tt = float(t0 @ t0)
     best = None
-    for b in range(len(fmap.bandwidths)):
-        rest = residualise(r_s[:, None] * fmap.transform(zg, b))
+    for b, phi in enumerate(phis):
+        rest = residualise(r_s[:, None] * phi)
         c = rest.T @ x0 / ss0
         xt = rest - x0[:, None] * c[None, :]
         evals, evecs = torch.linalg.eigh(xt.T @ xt)
@@ -129,7 +130,7 @@ def fit_effect_function(
         lin_rest = xt @ m  # (n, P-1): coef_rest = lin_rest.T @ r_b
         lin = residualise(torch.cat([(x0 / ss0 - lin_rest @ c)[:, None], lin_rest], dim=1))  # (I − H) is symmetric
     if covariance:
-        design = torch.cat([x0[:, None], residualise(r_s[:, None] * fmap.transform(zg, b))], dim=1)
+        design = torch.cat([x0[:, None], residualise(r_s[:, None] * phis[b])], dim=1)
         resid = target - design @ coef
         scores = cluster_totals(lin * resid[:, None], groups)
         cov = scores.T @ scores * (n / max(n - df, 1.0))
@@ -140,11 +141,11 @@ ABSORB_PENALTY = 1e-3
 """Ridge penalty (relative to the rows) of the `y_m`-only fit that `absorb` partials out."""
 
 
-def _absorber(fmap: FeatureMap, zg: torch.Tensor):
-    """`v ↦ (I − H) v` for the ridge hat matrix `H` on `[1, φ(zg)]` at the middle bandwidth (one for every bandwidth tried, so GCV compares like with like)."""
-    phi = fmap.transform(zg, len(fmap.bandwidths) // 2)
-    design = torch.cat([torch.ones(len(zg), 1, dtype=phi.dtype, device=phi.device), phi], dim=1)
-    penalty = ABSORB_PENALTY * len(zg) * torch.eye(design.shape[1], dtype=phi.dtype, device=phi.device)
+def _absorber(phi: torch.Tensor):
+    """`v ↦ (I − H) v` for the ridge hat matrix `H` on `[1, phi]`, `phi` the features at the middle
+    bandwidth (one absorber for every bandwidth tried, so GCV compares like with like)."""
+    design = torch.cat([torch.ones(len(phi), 1, dtype=phi.dtype, device=phi.device), phi], dim=1)
+    penalty = ABSORB_PENALTY * len(phi) * torch.eye(design.shape[1], dtype=phi.dtype, device=phi.device)
     penalty[0, 0] = 0.0
     chol = torch.linalg.cholesky(design.T @ design + penalty)
     return lambda v: v - design @ torch.cholesky_solve(design.T @ v, chol)

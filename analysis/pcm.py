@@ -116,6 +116,11 @@ class _Half:
     totals: torch.Tensor
 
     @property
+    def n_features(self) -> int:
+        """`P`, the direction's features."""
+        return (self.totals.shape[1] - 1) // 2
+
+    @property
     def n_units(self) -> int:
         """Units (groups) in the half."""
         return self.totals.shape[0]
@@ -123,8 +128,8 @@ class _Half:
     @cached_property
     def gram(self) -> torch.Tensor:
         """`(P, P)` Gram matrix of the weighted-product totals (their sum of squares along any direction)."""
-        p = (self.totals.shape[1] - 1) // 2
-        return self.totals[:, :p].T @ self.totals[:, :p]
+        weighted = self.totals[:, : self.n_features]
+        return weighted.T @ weighted
 
     @cached_property
     def plain_sumsq(self) -> float:
@@ -140,7 +145,7 @@ def _statistics(halves: list[_Half], projections: list[torch.Tensor]) -> tuple[n
     mean and sum of squares follow from `weightedᵀ ξ` and the Gram matrix, without forming the
     `(G, B)` products.
     """
-    p = (halves[0].totals.shape[1] - 1) // 2
+    p = halves[0].n_features
     projections = [proj.to(halves[0].totals.dtype) for proj in projections]
     total = 0.0
     for h, (part, proj) in enumerate(zip(halves, projections, strict=True)):

@@ -8,16 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.regime_sensitivity import RegimeSensitivity, regime_sensitivity
 from analysis.sensitivity import (
     CDE_ESTIMAND,
     MIN_PER_REGIME,
     DirectEffect,
-    RegimeSensitivity,
     SensitivityResult,
     _two_stage,
     direct_effect,
     refute_direct_effect,
-    regime_sensitivity,
 )
 from envs.errors import ConfigError, DataError
 

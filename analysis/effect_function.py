@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from analysis.asymptotics import cluster_totals
-from analysis.ridge import BANDWIDTH_FACTORS, LAMBDA_GRID, FeatureMap
+from analysis.linalg import gram, matmul
+from analysis.ridge import BANDWIDTH_FACTORS, LAMBDA_GRID, SELECTION_ROWS, FeatureMap
 from envs.errors import DataError
 
 EFFECT_LAMBDAS = tuple(v for v in LAMBDA_GRID if v >= 1e-2)
@@ -80,6 +81,7 @@ def fit_effect_function(
     covariance: bool = True,
     influence: bool = False,
     absorb: bool = False,
+    seed: int = 0,
 ) -> EffectFunction:
     """R-learner ridge of `r_b (n,)` on `r_s (n,)·Ψ(zg)`, over `rows` (an index; all when None).
 
@@ -88,14 +90,68 @@ def fit_effect_function(
     `absorb=True` first partials a ridge fit on `Ψ(zg)` (a function of `y_m` alone) out of `r_b`
     and of every effect column: an error `δm(y_m)` left in `r_b` by the outcome model then cannot
     pass for an effect through its correlation with the propensity's error `δe(y_m)` in `r_s`.
+    Above `SELECTION_ROWS` rows the bandwidth is chosen by GCV on that many rows drawn by `seed`.
     """
     if rows is not None:
         zg, r_b, r_s = zg[rows], r_b[rows], r_s[rows]
         if groups is not None:
             groups = groups[rows.cpu().numpy()]
     n = zg.shape[0]
-    phis = [fmap.transform(zg, b) for b in range(len(fmap.bandwidths))]  # (n, P-1) per bandwidth, each used 2-3 times
-    residualise = _absorber(phis[len(phis) // 2]) if absorb else (lambda v: v)
+    indices = tuple(range(len(fmap.bandwidths)))
+    if n > SELECTION_ROWS:
+        sub = np.sort(np.random.default_rng([seed, 53]).choice(n, SELECTION_ROWS, replace=False))
+        sub = torch.as_tensor(sub, device=zg.device)
+        indices = (_r_learner(zg[sub], r_b[sub], r_s[sub], fmap, indices, absorb).bandwidth,)
+    fit = _r_learner(zg, r_b, r_s, fmap, indices, absorb)
+    x0, ss0, target, residualise = fit.x0, fit.ss0, fit.target, fit.residualise
+    penalty = fit.lambdas[fit.k]
+    inv = 1.0 / (fit.evals + penalty * n)
+    coef_rest = fit.evecs @ (inv * fit.proj)
+    coef0 = (x0 @ target) / ss0 - fit.c @ coef_rest
+    coef = torch.cat([coef0[None], coef_rest])
+    cov = lin = None
+    if covariance or influence:
+        m = (fit.evecs * inv[None, :]) @ fit.evecs.T
+        lin_rest = matmul(fit.xt, m)  # (n, P-1): coef_rest = lin_rest.T @ r_b
+        lin = residualise(torch.cat([(x0 / ss0 - lin_rest @ fit.c)[:, None], lin_rest], dim=1))  # (I − H) is symmetric
+    if covariance:
+        design = torch.cat([x0[:, None], residualise(r_s[:, None] * fit.phi)], dim=1)
+        resid = target - design @ coef
+        scores = cluster_totals(lin * resid[:, None], groups)
+        cov = scores.T @ scores * (n / max(n - fit.df, 1.0))
+    return EffectFunction(fmap, fit.bandwidth, coef, cov, float(penalty), fit.df, lin if influence else None)
+
+
+@dataclass(frozen=True)
+class _RLearner:
+    """The GCV-chosen R-learner fit's pieces: bandwidth, penalty index and the decomposed design."""
+
+    bandwidth: int
+    k: int
+    gcv: float
+    xt: torch.Tensor
+    c: torch.Tensor
+    evals: torch.Tensor
+    evecs: torch.Tensor
+    proj: torch.Tensor
+    df: float
+    x0: torch.Tensor
+    ss0: float
+    target: torch.Tensor
+    residualise: object
+    lambdas: torch.Tensor
+    phi: torch.Tensor
+
+
+def _r_learner(
+    zg: torch.Tensor, r_b: torch.Tensor, r_s: torch.Tensor, fmap: FeatureMap, indices: tuple[int, ...], absorb: bool
+) -> _RLearner:
+    """Bandwidth (among `indices`) and penalty of the R-learner ridge by GCV, with what the fit needs."""
+    n = zg.shape[0]
+    mid = len(fmap.bandwidths) // 2
+    wanted = tuple(sorted(set(indices) | ({mid} if absorb else set())))
+    phis = dict(zip(wanted, fmap.transform_all(zg, wanted), strict=True))  # (n, P-1) each, used 2-3 times
+    residualise = _absorber(phis[mid]) if absorb else (lambda v: v)
     x0 = residualise(r_s[:, None])[:, 0]
     ss0 = float(x0 @ x0)
     if ss0 <= 1e-12:
@@ -105,11 +161,11 @@ def fit_effect_function(
     t0 = target - x0 * (x0 @ target) / ss0
     tt = float(t0 @ t0)
     best = None
-    for b, phi in enumerate(phis):
-        rest = residualise(r_s[:, None] * phi)
+    for b in indices:
+        rest = residualise(r_s[:, None] * phis[b])
         c = rest.T @ x0 / ss0
         xt = rest - x0[:, None] * c[None, :]
-        evals, evecs = torch.linalg.eigh(xt.T @ xt)
+        evals, evecs = torch.linalg.eigh(gram(xt))
         evals = evals.clamp_min(0)
         proj = evecs.T @ (xt.T @ t0)
         denom = evals[None, :] + lambdas[:, None] * n
@@ -117,24 +173,12 @@ def fit_effect_function(
         df = 1 + (evals[None, :] / denom).sum(1)
         gcv = torch.where(df < n, (rss / n) / (1 - df / n).clamp_min(1e-6) ** 2, torch.full_like(rss, float("inf")))
         k = int(gcv.argmin())
-        if best is None or float(gcv[k]) < best[0]:
-            best = (float(gcv[k]), b, k, xt, c, evals, evecs, proj, float(df[k]))
-    _, b, k, xt, c, evals, evecs, proj, df = best
-    inv = 1.0 / (evals + lambdas[k] * n)
-    coef_rest = evecs @ (inv * proj)
-    coef0 = (x0 @ target) / ss0 - c @ coef_rest
-    coef = torch.cat([coef0[None], coef_rest])
-    cov = lin = None
-    if covariance or influence:
-        m = (evecs * inv[None, :]) @ evecs.T
-        lin_rest = xt @ m  # (n, P-1): coef_rest = lin_rest.T @ r_b
-        lin = residualise(torch.cat([(x0 / ss0 - lin_rest @ c)[:, None], lin_rest], dim=1))  # (I − H) is symmetric
-    if covariance:
-        design = torch.cat([x0[:, None], residualise(r_s[:, None] * phis[b])], dim=1)
-        resid = target - design @ coef
-        scores = cluster_totals(lin * resid[:, None], groups)
-        cov = scores.T @ scores * (n / max(n - df, 1.0))
-    return EffectFunction(fmap, b, coef, cov, float(lambdas[k]), df, lin if influence else None)
+        if best is None or float(gcv[k]) < best.gcv:
+            best = _RLearner(
+                b, k, float(gcv[k]), xt, c, evals, evecs, proj, float(df[k]), x0, ss0, target, residualise, lambdas,
+                phis[b],
+            )  # fmt: skip
+    return best
 
 
 ABSORB_PENALTY = 1e-3
@@ -148,7 +192,7 @@ def _absorber(phi: torch.Tensor):
     penalty = ABSORB_PENALTY * len(phi) * torch.eye(design.shape[1], dtype=phi.dtype, device=phi.device)
     penalty[0, 0] = 0.0
     chol = torch.linalg.cholesky(design.T @ design + penalty)
-    return lambda v: v - design @ torch.cholesky_solve(design.T @ v, chol)
+    return lambda v: v - matmul(design, torch.cholesky_solve(matmul(design.T, v), chol))
 
 
 @dataclass(frozen=True)
@@ -251,7 +295,7 @@ def effect_magnitude(
     """
     n = zg.shape[0]
     fmap = FeatureMap.fit(zg, n_effect_features(n), factors=BANDWIDTH_FACTORS, seed=seed + 31)
-    ef = fit_effect_function(zg, r_b, r_s, fmap=fmap, groups=groups)
+    ef = fit_effect_function(zg, r_b, r_s, fmap=fmap, groups=groups, seed=seed)
     psi = ef.design(zg)
     tau = (psi @ ef.coef).cpu().numpy()
     se = torch.sqrt(((psi @ ef.cov) * psi).sum(1).clamp_min(0)).cpu().numpy()

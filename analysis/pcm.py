@@ -58,8 +58,10 @@ N_FLIPS = 999
 """Sign-flip draws behind the p-value: its smallest value is `1 / (1 + N_FLIPS)` = 0.001."""
 DIRECTION_ROWS = 20_000
 """A half's direction is learned from at most this many of its rows (drawn by seed); the other
-half's statistic still uses all of its rows. Above ~10⁴ rows a direction of 65 features is learned
-as well from 20,000 rows as from all, and at 10⁵ rows the two fits were a quarter of the test's time."""
+half's statistic still uses all of its rows. The level does not depend on how well the direction is
+learned (it is fitted on other units), only the power does, and 20,000 rows are over 300 per
+coefficient of the 65-feature direction. At 10⁵ rows the two fits on all rows were a quarter of the
+test's time."""
 FLIP_CELLS = 16_000_000
 """Signs drawn at once (units × draws), bounding the memory of one batch."""
 

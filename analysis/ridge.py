@@ -23,10 +23,10 @@ BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
 LAMBDA_GRID = tuple(float(v) for v in np.logspace(-6, 2, 17))
 """Ridge penalties tried by GCV, relative to the number of training rows."""
 SELECTION_ROWS = 10_000
-"""Above this many rows the bandwidth is chosen per target on this many rows drawn by seed (GCV
-summed over the folds) and only the chosen ones are computed on every row; the penalty is still
-chosen per fold on all rows. At 10⁵ rows the three bandwidths' features and Gram matrices were 40 %
-of a test's time; which of three bandwidths fits best is settled long before 20,000 rows."""
+"""Above this many rows each fold's bandwidth is chosen per target by GCV on this many rows drawn by
+seed, and only the chosen bandwidths are computed on every row; the penalty is still chosen on all
+rows. At 10⁵ rows the three bandwidths' features and Gram matrices were 40 % of a test's time, and
+which of three bandwidths fits best is settled long before 10,000 rows."""
 CHUNK_BYTES = 64 << 20
 CACHE_BYTES = 1 << 30
 """Features of all rows are kept in memory (one copy per bandwidth) up to this size."""
@@ -290,7 +290,7 @@ class CrossFit:
         picks = ", ".join(f"{n}: {learner}" for n, learner in zip(names, self.learners, strict=True))
         return (
             f"{k}-fold cross-fitted, learner per target by fold-0 held-out error ({picks}); ridge = {ridge}; "
-            f"boosting = histogram gradient boosting (50 trees of 15 leaves), blend = their mean"
+            f"boosting = LightGBM histogram gradient boosting (50 trees of 15 leaves), blend = their mean"
         )
 
 
@@ -306,7 +306,11 @@ def _fit_fold(stats: dict[int, _Stats], fold: int, lambdas: torch.Tensor) -> dic
 def _preselect_bandwidths(
     fmap: FeatureMap, z: torch.Tensor, targets: torch.Tensor, folds: np.ndarray, lambdas: torch.Tensor, seed: int
 ) -> torch.Tensor:
-    """Bandwidth index per target `(q,)`: least GCV summed over the folds, on `SELECTION_ROWS` rows drawn by seed."""
+    """Bandwidth index per fold and target `(K, q)`: each fold's GCV choice on `SELECTION_ROWS` rows drawn by seed.
+
+    As on all rows, fold `k`'s choice reads only the other folds' rows, so no row's own target
+    picks the regression that predicts it.
+    """
     rng = np.random.default_rng([seed, 47])
     sub = np.sort(rng.choice(len(folds), SELECTION_ROWS, replace=False))
     k = int(folds.max()) + 1
@@ -314,8 +318,9 @@ def _preselect_bandwidths(
     rows = torch.as_tensor(sub[order], device=z.device)
     bounds = [0, *np.cumsum(np.bincount(folds[sub], minlength=k)).tolist()]
     stats = _accumulate(_Features(fmap, z[rows], tuple(range(len(fmap.bandwidths)))), targets[rows], bounds)
-    total = sum(torch.stack([f.gcv for f in _fit_fold(stats, fold, lambdas).values()]) for fold in range(k))
-    return total.argmin(0)
+    return torch.stack(
+        [torch.stack([f.gcv for f in _fit_fold(stats, fold, lambdas).values()]).argmin(0) for fold in range(k)]
+    )
 
 
 def crossfit(
@@ -339,7 +344,7 @@ def crossfit(
     fmap = FeatureMap.fit(z, n_features, seed=seed)
     lambdas = torch.tensor(LAMBDA_GRID, dtype=z.dtype, device=z.device)
     forced = _preselect_bandwidths(fmap, z, targets, folds, lambdas, seed) if n > SELECTION_ROWS else None
-    indices = tuple(range(len(fmap.bandwidths))) if forced is None else tuple(sorted(set(forced.tolist())))
+    indices = tuple(range(len(fmap.bandwidths))) if forced is None else tuple(sorted(set(forced.flatten().tolist())))
     # Rows sorted by fold, so that every fold is one contiguous block of the (cached) features.
     order = torch.as_tensor(np.argsort(folds, kind="stable"), device=z.device)
     bounds = [0, *np.cumsum(np.bincount(folds, minlength=k)).tolist()]
@@ -351,7 +356,7 @@ def crossfit(
     for fold in range(k):
         fits = _fit_fold(stats, fold, lambdas)
         gcv = torch.stack([fits[b].gcv for b in indices])  # (len(indices), q)
-        best_b = torch.as_tensor(indices, device=z.device)[gcv.argmin(0)] if forced is None else forced
+        best_b = torch.as_tensor(indices, device=z.device)[gcv.argmin(0)] if forced is None else forced[fold]
         pooled[order[bounds[fold] : bounds[fold + 1]]] = _predict(feats, fits, best_b, bounds[fold], bounds[fold + 1])
         chosen_bw[fold] = np.asarray(fmap.bandwidths)[best_b.cpu().numpy()]
         chosen_pen[fold] = [float(fits[int(b)].penalty[j]) for j, b in enumerate(best_b.tolist())]

@@ -216,8 +216,9 @@ def shift_sweep(
                 # Small deployment shares at small λ are the point of the sweep, not a caveat to repeat.
                 warnings.simplefilter("ignore")
                 t = transport_test(
-                    y_b[rows_r], s[rows_r], y_m[rows_r], method=method, alpha=alpha, margin=margin, seed=seed + r
-                )
+                    y_b[rows_r], s[rows_r], y_m[rows_r], method=method, alpha=alpha, margin=margin, seed=seed + r,
+                    magnitude=False,
+                )  # fmt: skip
             used = t.method
             b = behaviour_test(y_b[rows_r], s[rows_r], seed=seed + r)
             rows.append(

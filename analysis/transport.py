@@ -132,6 +132,7 @@ def transport_test(
     n_folds: int = 5,
     device: str = "auto",
     seed: int = 0,
+    magnitude: bool = True,
 ) -> TransportResult:
     """Test whether the candidate `Y_m` carries the base objective across regimes: `Y_b ⊥ s | Y_m`.
 
@@ -149,7 +150,9 @@ def transport_test(
     returned from it. `margin` is the equivalence margin on the scale of `Y_b`; `transports`
     certifies (at level `alpha`) that the overlap-weighted RMS of `τ` is below it, under the
     smoothness the effect function's features express; nothing is claimed outside the overlap of
-    the regimes (see `TransportResult`).
+    the regimes (see `TransportResult`). `magnitude=False` skips the effect function (for callers
+    such as `shift_sweep` that read only the p-value and the average effect, which do not depend on
+    it): the magnitude is then NaN and the verdict `inconclusive`, since nothing certifies it.
     """
     if not 0.0 < alpha < 0.5:
         raise ConfigError(f"alpha must be in (0, 0.5), got {alpha}.")
@@ -202,13 +205,15 @@ def transport_test(
         )
     z = stats.norm.ppf(1 - alpha / 2)
     ci = (theta - z * se, theta + z * se)
-    if constant_ym:
+    em = None  # the effect function's magnitude, when one is fitted
+    if not magnitude:
+        size, bounds = float("nan"), (float("nan"), float("nan"))
+    elif constant_ym:
         one_sided = stats.norm.ppf(1 - alpha) * se
-        magnitude = None
-        bounds = (max(0.0, abs(theta) - one_sided), abs(theta) + one_sided)
+        size, bounds = abs(theta), (max(0.0, abs(theta) - one_sided), abs(theta) + one_sided)
     else:
-        magnitude = effect_magnitude(zg, ym[:, 0], nu.r_x[:, 0], nu.r_y[:, 0], e_hat, alpha=alpha, groups=g, seed=seed)
-        bounds = magnitude.rms_bounds
+        em = effect_magnitude(zg, ym[:, 0], nu.r_x[:, 0], nu.r_y[:, 0], e_hat, alpha=alpha, groups=g, seed=seed)
+        size, bounds = em.rms, em.rms_bounds
     regressions = nu.description
     if np.all(yb == yb[0]):
         p = 1.0
@@ -239,11 +244,11 @@ def transport_test(
         n_groups=None if g is None else len(np.unique(g)),
         mean_y_b=(float(yb[sv == 0].mean()), float(yb[sv == 1].mean())),
         overlap=overlap,
-        magnitude=abs(theta) if magnitude is None else magnitude.rms,
+        magnitude=size,
         magnitude_bounds=(float(bounds[0]), float(bounds[1])),
-        q95=abs(theta) if magnitude is None else magnitude.q95,
-        q95_upper=float(bounds[1]) if magnitude is None else magnitude.q95_upper,
-        effect_curve=None if magnitude is None else magnitude.curve,
+        q95=size if em is None else em.q95,
+        q95_upper=float(bounds[1]) if em is None else em.q95_upper,
+        effect_curve=None if em is None else em.curve,
         regressions=regressions,
         chosen_by=chosen_by,
         device=str(dev),

@@ -2,7 +2,9 @@
 
 For each `n` in `--ns` and dimension `d` of `Y_m` in `--dims`, one null dataset (regime `s`
 shifting all of `Y_m`, `Y_b = tanh(Y_m₁) + 0.3·Y_m₂ + noise`) is tested by every method in
-`--methods`, one torch thread, DoWhy on one job. A DoWhy cell whose time, extrapolated from the two
+`--methods`, every library on `--threads` threads (torch, and NumPy's BLAS and OpenMP through
+threadpoolctl, so DoWhy's kernel matrices get the same cores as our tests; DoWhy on one job), each
+cell `--repeats` times (the median is reported). A DoWhy cell whose time, extrapolated from the two
 previous `n` of the same method and `d` (power law, with DoWhy's kernel test capped at the 2,000
 rows it reads), would exceed `--budget` seconds is skipped
 and marked so. The table gives seconds per test and the speed-up over DoWhy's default `kernel`
@@ -10,6 +12,7 @@ call on the same data (which reads at most 2,000 rows whatever `n` is). With a G
 methods also run with `device="cuda"`.
 
     python benchmarks/ci_tests.py [--ns 1000 10000 100000 1000000] [--dims 1 16 64] [--budget 60]
+                                  [--threads 1] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dowhy.gcm.config
 import numpy as np
 import torch
 from _common import print_table, write_results
+from threadpoolctl import threadpool_limits
 
 from analysis import ci_test
 
@@ -70,10 +74,44 @@ def main() -> int:
     parser.add_argument("--dims", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--methods", nargs="+", default=OWN + DOWHY)
     parser.add_argument("--budget", type=float, default=60.0, help="skip DoWhy cells predicted to take longer")
+    parser.add_argument("--threads", type=int, default=1, help="threads for torch and for NumPy's BLAS/OpenMP")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per cell (median reported)")
     parser.add_argument("--out", default="ci_tests")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     dowhy.gcm.config.default_n_jobs = 1
+    with threadpool_limits(limits=args.threads):
+        cells = run(args)
+    base = {(c["n"], c["d"]): c["seconds"] for c in cells if c["method"] == "dowhy_kernel" and c["seconds"]}
+    rows = []
+    for c in cells:
+        ref = base.get((c["n"], c["d"]))
+        c["speedup_vs_dowhy_kernel"] = ref / c["seconds"] if ref and c["seconds"] else None
+        rows.append((
+            c["method"] + ("" if c["device"] == "cpu" else f" ({c['device']})"), c["n"], c["d"],
+            "skipped" if c["seconds"] is None else f"{c['seconds']:.3f}",
+            "" if c["speedup_vs_dowhy_kernel"] is None else f"{c['speedup_vs_dowhy_kernel']:.1f}×",
+        ))  # fmt: skip
+    print_table(
+        f"seconds per CI test ({args.threads} thread{'s' if args.threads > 1 else ''}, median of {args.repeats}) "
+        f"and speed-up over DoWhy's kernel test",
+        ["method", "n", "d", "s", "vs dowhy_kernel"],
+        rows,
+    )
+    write_results(
+        args.out,
+        {
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "cells": cells,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+    )
+    return 0
+
+
+def run(args) -> list[dict]:
+    """Time every (d, n, method, device) cell; DoWhy cells predicted over `--budget` are skipped."""
     variants = [(m, "cpu") for m in args.methods]
     if torch.cuda.is_available():
         variants += [(m, "cuda") for m in args.methods if m in OWN]
@@ -92,35 +130,21 @@ def main() -> int:
                     print(f"skip {method} n={n} d={d}: predicted {guess:.0f} s", flush=True)
                     continue
                 kwargs = {} if method in DOWHY else {"device": device}
+                times = []
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    t0 = time.perf_counter()
-                    r = ci_test(y_b, s, y_m, method=method, seed=0, **kwargs)
-                    if device == "cuda":
-                        torch.cuda.synchronize()
-                    sec = time.perf_counter() - t0
+                    for _ in range(args.repeats):
+                        t0 = time.perf_counter()
+                        r = ci_test(y_b, s, y_m, method=method, seed=0, **kwargs)
+                        if device == "cuda":
+                            torch.cuda.synchronize()
+                        times.append(time.perf_counter() - t0)
+                sec = float(np.median(times))
                 history.setdefault(key, []).append((n, sec))
-                cells.append({"method": method, "device": device, "n": n, "d": d, "seconds": sec, "p_value": r.p_value})
+                cells.append({"method": method, "device": device, "n": n, "d": d, "seconds": sec, "runs_s": times,
+                              "p_value": r.p_value})  # fmt: skip
                 print(f"{method:20s} {device:4s} n={n:>8d} d={d:>2d} {sec:8.3f} s  p={r.p_value:.3f}", flush=True)
-    base = {(c["n"], c["d"]): c["seconds"] for c in cells if c["method"] == "dowhy_kernel" and c["seconds"]}
-    rows = []
-    for c in cells:
-        ref = base.get((c["n"], c["d"]))
-        c["speedup_vs_dowhy_kernel"] = ref / c["seconds"] if ref and c["seconds"] else None
-        rows.append((
-            c["method"] + ("" if c["device"] == "cpu" else f" ({c['device']})"), c["n"], c["d"],
-            "skipped" if c["seconds"] is None else f"{c['seconds']:.3f}",
-            "" if c["speedup_vs_dowhy_kernel"] is None else f"{c['speedup_vs_dowhy_kernel']:.1f}×",
-        ))  # fmt: skip
-    print_table(
-        "seconds per CI test (1 thread) and speed-up over DoWhy's kernel test",
-        ["method", "n", "d", "s", "vs dowhy_kernel"],
-        rows,
-    )
-    write_results(
-        args.out, {"cells": cells, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
-    )
-    return 0
+    return cells
 
 
 if __name__ == "__main__":

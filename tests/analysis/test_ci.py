@@ -55,12 +55,12 @@ def test_own_methods_are_deterministic_and_leave_global_rngs_alone():
 
 
 def test_dowhy_seed_fixes_p_value_and_restores_global_rng():
-    y, s, z = _data(n=2500)  # > 2000 rows: DoWhy subsamples with the global RNG
+    y, s, z = _data(n=500)  # > max_num_samples_run rows: DoWhy subsamples with the global RNG
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
-    p1 = ci_test(y, s, z, method="dowhy_kernel", seed=1).p_value
+    p1 = ci_test(y, s, z, method="dowhy_kernel", seed=1, max_num_samples_run=300).p_value
     assert np.array_equal(np.random.get_state()[1], before)
-    assert ci_test(y, s, z, method="dowhy_kernel", seed=1).p_value == p1
+    assert ci_test(y, s, z, method="dowhy_kernel", seed=1, max_num_samples_run=300).p_value == p1
 
 
 @pytest.mark.parametrize("method", OWN_METHODS)

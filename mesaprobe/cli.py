@@ -247,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads (default 1: the small networks gain nothing from more, one thread cannot be "
-        "slowed by oversubscription on a shared machine, and results match across machines)",
+        help="torch CPU threads and DoWhy jobs (default 1: the small networks gain nothing from more, one thread "
+        "cannot be slowed by oversubscription on a shared machine, and results match across machines)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the default CoinCorridor study on CPU (a few minutes)")
@@ -319,6 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.command in ("demo", "study", "test"):  # the commands whose reports run DoWhy
+        import dowhy.gcm.config
+
+        # DoWhy's own joblib workers took ~11 s to start on a 2-core machine, and their summation
+        # order moved its bootstrap numbers in the 12th digit; its jobs follow --threads instead.
+        dowhy.gcm.config.default_n_jobs = args.threads
     console = Console()
     if not console.is_terminal:
         console = Console(width=150)  # logs and CI: wide enough for the summary table

@@ -38,7 +38,7 @@ def test_misaligned_agent_gets_a_robust_direct_effect_and_the_bypass_named():
 
 
 def test_the_default_diagram_is_rejected_by_the_data_of_a_misaligned_agent_only():
-    bad = analyse_agent("a", _episodes(-0.5), ["goal"], diagram=SelectionDiagram.standard())
+    bad = analyse_agent("a", _episodes(-0.5, n=400), ["goal"], diagram=SelectionDiagram.standard())
     (test,) = bad["candidates"][0]["graph"]["local_tests"]
     assert test["statement"] == "y_b ⊥ s | y_m" and test["rejected"]
     assert "e.g. an edge s → y_b" in bad["candidates"][0]["graph"]["reading"]

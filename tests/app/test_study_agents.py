@@ -240,12 +240,14 @@ def test_plugins_register_users_environments(tmp_path, capsys):
             agents:
               - {name: exit-seeker, kind: planted, goal: exit}
             collect: {shifts: [0.0, 1.0], n_episodes: 40}
-            probe: {n_folds: 3}
+            probe: {n_folds: 3, transport: false, attribution: false}
+            test: {sweep_repeats: 0, graph: []}
             """
         )
     )
-    proc = mesaprobe("study", config, "--out", tmp_path / "out")
-    assert proc.returncode == 0, proc.stderr
+    # In-process (the CLI subprocess path is covered by the planted and tiny studies); the stress
+    # sections are off: what is tested here is that the study finds and uses the plugin's env.
+    assert main(["study", str(config), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["env"] == "plugin-test/WideCorridor-v0"
     config.write_text(config.read_text().replace("plugins/wide.py", "plugins/wdie.py"))

@@ -80,7 +80,7 @@ class _Booster:
     def _binning(self) -> dict:
         """Dataset parameters, the same for the reference and every fit (LightGBM warns otherwise)."""
         keys = ("max_bin", "verbosity")
-        return {**{k: BOOSTING_PARAMS[k] for k in keys}, "bin_construct_sample_cnt": BOOSTING_ROWS, "seed": self.seed}
+        return {**{k: BOOSTING_PARAMS[k] for k in keys}, "seed": self.seed}
 
     def _params(self, objective: str) -> dict:
         return {**BOOSTING_PARAMS, **self._binning, "objective": objective, "num_threads": self.threads}

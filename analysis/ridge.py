@@ -294,6 +294,12 @@ class CrossFit:
         )
 
 
+def _by_fold(folds: np.ndarray, k: int) -> tuple[np.ndarray, list[int]]:
+    """Row order that sorts `folds`, and each fold's `[start, stop)` bounds in it: every fold becomes
+    one contiguous block of the (cached) features."""
+    return np.argsort(folds, kind="stable"), [0, *np.cumsum(np.bincount(folds, minlength=k)).tolist()]
+
+
 def _fit_fold(stats: dict[int, _Stats], fold: int, lambdas: torch.Tensor) -> dict[int, _Fit]:
     """Each bandwidth's ridge fit on every cell but `fold`."""
     cells = torch.arange(len(next(iter(stats.values())).count), device=lambdas.device)
@@ -314,9 +320,8 @@ def _preselect_bandwidths(
     rng = np.random.default_rng([seed, 47])
     sub = np.sort(rng.choice(len(folds), SELECTION_ROWS, replace=False))
     k = int(folds.max()) + 1
-    order = np.argsort(folds[sub], kind="stable")
+    order, bounds = _by_fold(folds[sub], k)
     rows = torch.as_tensor(sub[order], device=z.device)
-    bounds = [0, *np.cumsum(np.bincount(folds[sub], minlength=k)).tolist()]
     stats = _accumulate(_Features(fmap, z[rows], tuple(range(len(fmap.bandwidths)))), targets[rows], bounds)
     return torch.stack(
         [torch.stack([f.gcv for f in _fit_fold(stats, fold, lambdas).values()]).argmin(0) for fold in range(k)]
@@ -345,9 +350,8 @@ def crossfit(
     lambdas = torch.tensor(LAMBDA_GRID, dtype=z.dtype, device=z.device)
     forced = _preselect_bandwidths(fmap, z, targets, folds, lambdas, seed) if n > SELECTION_ROWS else None
     indices = tuple(range(len(fmap.bandwidths))) if forced is None else tuple(sorted(set(forced.flatten().tolist())))
-    # Rows sorted by fold, so that every fold is one contiguous block of the (cached) features.
-    order = torch.as_tensor(np.argsort(folds, kind="stable"), device=z.device)
-    bounds = [0, *np.cumsum(np.bincount(folds, minlength=k)).tolist()]
+    order, bounds = _by_fold(folds, k)
+    order = torch.as_tensor(order, device=z.device)
     feats = _Features(fmap, z[order], indices)
     stats = _accumulate(feats, targets[order], bounds)
     pooled = torch.empty(n, q, dtype=z.dtype, device=z.device)

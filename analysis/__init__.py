@@ -6,9 +6,10 @@ from analysis.effect_function import EffectCurve, EffectMagnitude
 from analysis.graphs import GraphCheck, GraphReport, LocalTest, SelectionDiagram
 from analysis.learners import LEARNERS
 from analysis.mesa import agent_verdict, mesa_condition
+from analysis.refutation import refute_direct_effect
 from analysis.regime_sensitivity import RegimeSensitivity, regime_sensitivity
 from analysis.scm import SCENARIOS, Scenario, simulate
-from analysis.sensitivity import DirectEffect, SensitivityResult, direct_effect, refute_direct_effect
+from analysis.sensitivity import DirectEffect, SensitivityResult, direct_effect
 from analysis.transport import TransportResult, decide, partially_linear_effect, transport_test
 from analysis.verdicts import AgentVerdict, Verdict
 

@@ -10,7 +10,8 @@ import pandas as pd
 from analysis.ci import CIMethod
 from analysis.graphs import SelectionDiagram
 from analysis.mesa import agent_verdict, mesa_condition
-from analysis.sensitivity import direct_effect, refute_direct_effect
+from analysis.refutation import refute_direct_effect
+from analysis.sensitivity import direct_effect
 from analysis.sweep import DEFAULT_GRID, shift_sweep
 from analysis.transport import transport_test
 from envs.errors import DataError

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.refutation import refute_direct_effect
 from analysis.regime_sensitivity import RegimeSensitivity, regime_sensitivity
 from analysis.sensitivity import (
     CDE_ESTIMAND,
@@ -16,7 +17,6 @@ from analysis.sensitivity import (
     SensitivityResult,
     _two_stage,
     direct_effect,
-    refute_direct_effect,
 )
 from envs.errors import ConfigError, DataError
 

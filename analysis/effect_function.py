@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from analysis.asymptotics import cluster_totals
-from analysis.linalg import gram, matmul
+from analysis.linalg import eigh, gram, matmul
 from analysis.ridge import BANDWIDTH_FACTORS, LAMBDA_GRID, SELECTION_ROWS, FeatureMap
 from envs.errors import DataError
 
@@ -165,7 +165,7 @@ def _r_learner(
         rest = residualise(r_s[:, None] * phis[b])
         c = rest.T @ x0 / ss0
         xt = rest - x0[:, None] * c[None, :]
-        evals, evecs = torch.linalg.eigh(gram(xt))
+        evals, evecs = eigh(gram(xt))
         evals = evals.clamp_min(0)
         proj = evecs.T @ (xt.T @ t0)
         denom = evals[None, :] + lambdas[:, None] * n

@@ -187,12 +187,6 @@ def _standardised(mean: torch.Tensor, sumsq: torch.Tensor | float, g: int) -> to
     return torch.where(sd > 0, mean / torch.where(sd > 0, sd, torch.ones_like(sd)) * np.sqrt(g), torch.zeros_like(mean))
 
 
-def _sign_table(device: torch.device) -> torch.Tensor:
-    """`(256, 8)` ±1 signs of each byte's bits, most significant first (`np.unpackbits` order)."""
-    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)
-    return torch.as_tensor(bits * 2.0 - 1.0, dtype=torch.float32, device=device)
-
-
 def _flipped(halves: list[_Half], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`_statistics` under `N_FLIPS` Rademacher sign draws per unit, in batches of at most `FLIP_CELLS` signs.
 
@@ -203,15 +197,18 @@ def _flipped(halves: list[_Half], seed: int) -> tuple[np.ndarray, np.ndarray]:
     units = sum(part.n_units for part in halves)
     batch = max(1, min(N_FLIPS, FLIP_CELLS // max(units, 1)))
     single = [part.totals.float() for part in halves]
-    table = _sign_table(single[0].device)
     out = ([], [])
     for start in range(0, N_FLIPS, batch):
         b = min(batch, N_FLIPS - start)
         projections = []
         for part, totals in zip(halves, single, strict=True):
-            packed = torch.from_numpy(rng.integers(0, 256, size=(part.n_units, (b + 7) // 8), dtype=np.uint8))
-            signs = table[packed.to(device=totals.device, dtype=torch.long)].reshape(part.n_units, -1)[:, :b]
-            projections.append(matmul(totals.T, signs))
+            # One random bit u per sign ξ = 2u − 1: eight per random byte, most significant bit first;
+            # totalsᵀ ξ = 2·totalsᵀ u − Σ totals spares two passes over the (units × draws) signs.
+            packed = rng.integers(0, 256, size=(part.n_units, (b + 7) // 8), dtype=np.uint8)
+            bits = torch.from_numpy(np.unpackbits(packed, axis=1, count=b)).to(
+                device=totals.device, dtype=torch.float32
+            )
+            projections.append(2 * matmul(totals.T, bits) - totals.sum(0)[:, None])
         for k, values in enumerate(_statistics(halves, projections)):
             out[k].append(values)
     return np.concatenate(out[0]), np.concatenate(out[1])

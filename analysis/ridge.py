@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from analysis.linalg import gram
+from analysis.linalg import eigh, gram
 from envs.errors import DataError, FitError
 
 BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
@@ -225,7 +225,7 @@ def _fit_cells(st: _Stats, mask: torch.Tensor, lambdas: torch.Tensor) -> _Fit | 
     bc = cross - n * torch.outer(mf, mt)
     tt = (tsq - n * mt * mt).clamp_min(0)
     try:
-        evals, evecs = torch.linalg.eigh(gc)
+        evals, evecs = eigh(gc)
     except RuntimeError as exc:  # non-convergence on a degenerate Gram
         raise FitError(f"ridge regression failed to fit: {exc}") from exc
     evals = evals.clamp_min(0)

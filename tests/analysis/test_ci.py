@@ -131,21 +131,30 @@ def test_bad_inputs():
 
 
 def test_no_p_value_from_a_failed_fit(monkeypatch):
+    # The ridge decomposes its Gram matrices with NumPy's LAPACK on the CPU and with torch elsewhere: break both.
     y, s, z = _data(n=200)
-    real_eigh = torch.linalg.eigh
+    real = {"torch": torch.linalg.eigh, "numpy": np.linalg.eigh}
 
-    def diverging(a):
-        evals, evecs = real_eigh(a)
-        return evals, evecs * float("nan")
+    def diverging(lib):
+        def eigh(a):
+            evals, evecs = real[lib](a)
+            return evals, evecs * float("nan")
 
-    monkeypatch.setattr(torch.linalg, "eigh", diverging)
+        return eigh
+
+    monkeypatch.setattr(torch.linalg, "eigh", diverging("torch"))
+    monkeypatch.setattr(np.linalg, "eigh", diverging("numpy"))
     with pytest.raises(FitError, match="non-finite"):
         ci_test(y, s, z, method="gcm")
 
-    def failing(a):
-        raise torch.linalg.LinAlgError("did not converge")
+    def failing(error):
+        def eigh(a):
+            raise error("did not converge")
 
-    monkeypatch.setattr(torch.linalg, "eigh", failing)
+        return eigh
+
+    monkeypatch.setattr(torch.linalg, "eigh", failing(torch.linalg.LinAlgError))
+    monkeypatch.setattr(np.linalg, "eigh", failing(np.linalg.LinAlgError))
     for method in OWN_METHODS:
         with pytest.raises(FitError, match="failed to fit"):
             ci_test(y, s, z, method=method)

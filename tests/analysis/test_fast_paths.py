@@ -13,8 +13,8 @@ from analysis import effect_function as effect_module
 from analysis import pcm as pcm_module
 from analysis import ridge as ridge_module
 from analysis.learners import _Booster, crossfit_selected
-from analysis.linalg import gram, matmul
-from analysis.pcm import N_FLIPS, _Half, _sign_table, _statistics
+from analysis.linalg import eigh, gram, matmul
+from analysis.pcm import N_FLIPS, _Half, _statistics
 from analysis.ridge import FeatureMap, assign_folds, crossfit
 
 
@@ -47,11 +47,30 @@ def test_every_bandwidth_from_one_projection_equals_each_on_its_own():
     assert not torch.equal(every[0], every[1])
 
 
-def test_sign_table_is_the_bit_order_of_unpackbits():
-    packed = np.array([[0b10100000, 0b00000001]], dtype=np.uint8)
-    signs = _sign_table(torch.device("cpu"))[torch.as_tensor(packed, dtype=torch.long)].reshape(1, -1)
-    expected = np.unpackbits(packed, axis=1) * 2.0 - 1.0
-    np.testing.assert_array_equal(signs.numpy(), expected)
+def test_eigh_through_numpy_matches_torch():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(400, 30, generator=gen, dtype=torch.float64)
+    a = gram(x)
+    threads = torch.get_num_threads()
+    evals, evecs = eigh(a)
+    ref_vals, _ = torch.linalg.eigh(a)
+    assert evals.dtype == torch.float64 and torch.get_num_threads() == threads
+    torch.testing.assert_close(evals, ref_vals, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(evecs @ torch.diag(evals) @ evecs.T, a, rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(evecs.T @ evecs, torch.eye(30, dtype=torch.float64), rtol=0, atol=1e-10)
+
+
+def test_boosting_on_a_subset_of_rows_binned_once_equals_binning_the_rows_anew():
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(1500, 4))
+    y = np.sin(z[:, 0]) + 0.3 * rng.normal(size=1500)
+    train, test = np.flatnonzero(np.arange(1500) % 5 != 0), np.arange(1500) % 5 == 0
+    booster = _Booster(z, seed=2)
+    anew = lgb.Dataset(z[train], label=y[train], reference=booster.binned, params=booster._binning)
+    model = lgb.train(booster._params("regression"), anew)
+    np.testing.assert_array_equal(booster.fit_predict(train, y, test), model.predict(z[test], num_threads=1))
 
 
 def _shift_fold(z, t, folds, fold):

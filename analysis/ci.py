@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -28,13 +27,10 @@ from analysis.pcm import pcm_test
 from analysis.rff_kernel import rff_kernel_test
 from analysis.ridge import gaussianize
 from analysis.validation import as_groups, as_matrix
-from envs.errors import ConfigError, DataError, unknown_name
-from training import resolve_device
+from core.device import resolve_device
+from core.errors import ConfigError, DataError, unknown_name
+from core.vocab import CI_METHODS, CIMethod
 
-CIMethod = Literal[
-    "auto", "pcm", "gcm", "rff_kernel", "dowhy_kernel", "dowhy_approx_kernel", "dowhy_regression", "dowhy_gcm"
-]
-CI_METHODS: tuple[str, ...] = get_args(CIMethod)
 OWN_METHODS: tuple[str, ...] = ("pcm", "gcm", "rff_kernel")
 AUTO_MIN_N = 100
 """Below this many units (rows, or groups when given) `auto` uses DoWhy's kernel test."""

@@ -30,7 +30,7 @@ import torch
 from analysis.asymptotics import cluster_totals
 from analysis.linalg import eigh, gram, matmul
 from analysis.ridge import BANDWIDTH_FACTORS, LAMBDA_GRID, SELECTION_ROWS, FeatureMap
-from envs.errors import DataError
+from core.errors import DataError
 
 EFFECT_LAMBDAS = tuple(v for v in LAMBDA_GRID if v >= 1e-2)
 """Ridge penalties tried for the effect function. Below 1e-2 GCV was seen to pick near-unpenalised

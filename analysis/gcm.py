@@ -21,7 +21,7 @@ import torch
 from analysis.asymptotics import cluster_totals, wald_test
 from analysis.learners import LEARNERS, crossfit_selected
 from analysis.ridge import CrossFit, assign_folds
-from envs.errors import DataError
+from core.errors import DataError
 
 
 @dataclass(frozen=True)

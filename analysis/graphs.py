@@ -34,7 +34,7 @@ import pandas as pd
 
 from analysis.ci import ci_test
 from analysis.dowhy_ci import seeded_numpy_global
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 
 Path = tuple[str, ...]
 _ARROW = re.compile(r"\s*(<->|->|<-)\s*")

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from analysis.verdicts import AgentVerdict, Verdict
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 
 
 def mesa_condition(episodes: pd.DataFrame, candidates: Sequence[str], *, threshold: float = 0.75) -> pd.DataFrame:

@@ -52,7 +52,7 @@ from analysis.effect_function import fit_effect_function, n_effect_features
 from analysis.gcm import Nuisance
 from analysis.linalg import matmul
 from analysis.ridge import BANDWIDTH_FACTORS, FeatureMap, assign_folds, gaussianize
-from envs.errors import ConfigError
+from core.errors import ConfigError
 
 N_FLIPS = 999
 """Sign-flip draws behind the p-value: its smallest value is `1 / (1 + N_FLIPS)` = 0.001."""

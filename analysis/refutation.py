@@ -29,7 +29,7 @@ from analysis.sensitivity import (
     _frame,
     _quiet_dowhy,
 )
-from envs.errors import ConfigError
+from core.errors import ConfigError
 
 NDE_REFUTER_NOTE = (
     "DoWhy 0.14's refuters raise KeyError: None on the mediation (natural direct effect) estimand, "

@@ -25,7 +25,7 @@ from analysis.sensitivity import (
     _percentile,
     _strata_resamples,
 )
-from envs.errors import ConfigError
+from core.errors import ConfigError
 
 PARAMETRIZATIONS: tuple[str, ...] = ("linear", "mlp")
 MLP_HIDDEN = 32

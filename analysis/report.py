@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from envs.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from core.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 VERDICT_COLOURS = {
     "aligned": "#2e7d32",

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from analysis.linalg import eigh, gram
-from envs.errors import DataError, FitError
+from core.errors import DataError, FitError
 
 BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
 """Multiples of the median-heuristic bandwidth tried by GCV."""

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import expit
 
-from envs.errors import unknown_name
+from core.errors import unknown_name
 
 STEPS = 10
 """Steps per episode in the clustered scenarios."""

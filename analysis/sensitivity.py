@@ -29,7 +29,7 @@ import pandas as pd
 
 from analysis.dowhy_ci import seeded_numpy_global
 from analysis.validation import as_matrix, as_regime
-from envs.errors import ConfigError, DataError, unknown_name
+from core.errors import ConfigError, DataError, unknown_name
 
 MIN_PER_REGIME = 10
 """Fewest episodes per regime: below this a regression on `(Y_m, s)` has no meaningful interval."""

@@ -26,7 +26,7 @@ import pandas as pd
 
 from analysis.ci import CIMethod
 from analysis.transport import transport_test
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 
 DEFAULT_GRID: tuple[float, ...] = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 """Shares of deployment episodes; 0 and 1 leave one regime only, where neither test can run."""

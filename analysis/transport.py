@@ -16,8 +16,8 @@ from analysis.pcm import pcm_test
 from analysis.ridge import gaussianize
 from analysis.validation import as_groups, as_matrix, as_regime
 from analysis.verdicts import Verdict
-from envs.errors import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning, OverlapWarning
-from training import resolve_device
+from core.device import resolve_device
+from core.errors import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning, OverlapWarning
 
 MIN_PER_REGIME = 20
 EFFECT_MODEL = "partially linear (Robinson/DML) on the cross-fitted residuals of the outcome and propensity models"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.errors import DataError
+from core.errors import DataError
 
 
 def as_matrix(name: str, values, n: int | None = None) -> np.ndarray:

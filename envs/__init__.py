@@ -1,10 +1,6 @@
 """Gymnasium environments with a regime indicator `s` (training vs deployment)."""
 
-from envs.absent_supervisor import AbsentSupervisorEnv
-from envs.cheese_maze import CheeseMazeEnv
-from envs.cheese_maze_vector import CheeseMazeVectorEnv
-from envs.coin_corridor import CoinCorridorEnv, Layout, check_shift, generate_layout
-from envs.errors import (
+from core.errors import (
     AgentError,
     CandidateError,
     ConfigError,
@@ -16,6 +12,10 @@ from envs.errors import (
     OverlapWarning,
     UnknownNameError,
 )
+from envs.absent_supervisor import AbsentSupervisorEnv
+from envs.cheese_maze import CheeseMazeEnv
+from envs.cheese_maze_vector import CheeseMazeVectorEnv
+from envs.coin_corridor import CoinCorridorEnv, Layout, check_shift, generate_layout
 from envs.keys_chests import KeysChestsEnv
 from envs.regime_mixture import RegimeMixture
 from envs.registry import list_envs, make, register_envs

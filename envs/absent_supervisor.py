@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import ConfigError
+from core.errors import ConfigError
 from envs.grid import ACTIONS, GridEnv, check_int, check_render_mode, check_shift, maze_distances
 
 CHANNELS: tuple[str, ...] = ("wall", "agent", "goal", "punishment", "supervisor")

@@ -13,7 +13,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import ConfigError
+from core.errors import ConfigError
 from envs.grid import ACTIONS, GridEnv, check_shift, maze_distances
 
 CHANNELS: tuple[str, ...] = ("wall", "agent", "cheese")

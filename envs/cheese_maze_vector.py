@@ -16,8 +16,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from core.errors import ConfigError
 from envs.cheese_maze import ACTIONS, CANDIDATES, CHANNELS, check_maze_args, generate_maze_layout, maze_distances
-from envs.errors import ConfigError
 from envs.grid import MOVES, check_shift
 
 _TRUTH = (

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import ConfigError
+from core.errors import ConfigError
 
 ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)

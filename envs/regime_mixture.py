@@ -8,8 +8,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from core.errors import CandidateError, ConfigError
 from envs.coin_corridor import check_shift
-from envs.errors import CandidateError, ConfigError
 
 CandidateFn = Callable[[gym.Env, Any, dict], bool]
 """`fn(env, obs, info) -> bool`: whether a candidate objective holds now (`env` is the active inner env's `unwrapped`)."""

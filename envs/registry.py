@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs.errors import unknown_name
+from core.errors import unknown_name
 
 NAMESPACE = "mesaprobe"
 BUILTIN: dict[str, str] = {

@@ -4,7 +4,7 @@ The application layer: the `mesaprobe` command, study configs and the pipeline t
 `envs -> training -> probes -> analysis`.
 """
 
-from envs.errors import (
+from core.errors import (
     AgentError,
     ConfigError,
     DataError,

@@ -13,8 +13,8 @@ from torch import nn
 
 import envs
 import training
-from envs.errors import AgentError, ConfigError
-from envs.io import write_json_atomic
+from core.errors import AgentError, ConfigError
+from core.io import write_json_atomic
 from mesaprobe.config import AgentConfig
 from mesaprobe.plugins import load_callable
 

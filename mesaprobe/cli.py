@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analysis.ci import CI_METHODS
-from envs.errors import MesaprobeError, MesaprobeWarning
+from core.errors import MesaprobeError, MesaprobeWarning
 
 VERDICT_STYLE = {
     "aligned": "bold green",
@@ -191,7 +191,7 @@ def _cmd_probe(args, console: Console) -> int:
 
 def _cmd_test(args, console: Console) -> int:
     from mesaprobe.config import TransportConfig
-    from mesaprobe.pipeline import report_stage, test_stage
+    from mesaprobe.pipeline import report_stage, verdict_stage
     from probes import CandidateProbes
 
     cfg = TransportConfig(
@@ -201,7 +201,7 @@ def _cmd_test(args, console: Console) -> int:
     name = str(probes.meta.get("run", "agent"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MesaprobeWarning)
-        analysis = test_stage(name, probes, cfg, seed=args.seed)
+        analysis = verdict_stage(name, probes, cfg, seed=args.seed)
     out = Path(args.out or args.probes)
     report, paths = report_stage(
         out,

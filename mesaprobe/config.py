@@ -13,14 +13,14 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from analysis import CI_METHODS, CIMethod, SelectionDiagram
+from analysis import SelectionDiagram
 from analysis.sweep import DEFAULT_GRID
-from envs.errors import ConfigError, suggest
+from core.errors import ConfigError, suggest
+from core.vocab import AGENT_KINDS, CI_METHODS, AgentKind, CIMethod, ProbeKind
 from mesaprobe.plugins import resolve_path
 from probes.estimators import PROBE_KINDS
 from training import PPOSettings
 
-AGENT_KINDS: tuple[str, ...] = ("sb3", "planted", "torch")
 PLANTED_LAYERS: tuple[str, ...] = ("goal", "planner", "policy")
 """The named modules of a planted agent (see `training.planted`)."""
 
@@ -31,7 +31,7 @@ class AgentConfig:
 
     name: str
     """Label used in the report and as the directory name under `agents/`."""
-    kind: Literal["sb3", "planted", "torch"] = "sb3"
+    kind: AgentKind = "sb3"
     """sb3: train a PPO agent here; planted: a value-iteration planner with a known goal (no
     training); torch: your own `torch.nn.Module` policy built by `factory`."""
     train_shift: float = 0.0
@@ -206,7 +206,7 @@ class SteeringConfig:
 class ProbeConfig:
     """Probes that read each candidate out of the activations."""
 
-    kind: Literal["logistic", "ridge"] = "logistic"
+    kind: ProbeKind = "logistic"
     """Probe family: logistic (binary achievement) or ridge."""
     alpha: float = 1.0
     """L2 penalty of the probe."""

@@ -21,9 +21,11 @@ import envs
 import training
 from analysis import figures
 from analysis.report import write_report
+from analysis.results import AgentResult, StudyReport
 from analysis.study import analyse_agent, behaviour_by_regime
-from envs.errors import ConfigError, DataError, UnknownNameError, suggest
-from envs.io import write_json_atomic, write_text_atomic
+from analysis.sweep import ShiftSweep
+from core.errors import ConfigError, DataError, UnknownNameError, suggest, unknown_name
+from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent, save_agent_description
 from mesaprobe.config import (
     AgentConfig,
@@ -60,23 +62,37 @@ from probes.retargeting import (
 ProgressFn = Callable[[str, str, float, float], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class StudyResult:
-    """What a study produced: the report dict, where it was written and how long each stage took."""
+    """What a study produced: its report, where it was written and how long each stage took.
+
+    `agents` are the typed per-agent results; `report` is the `report.json` content.
+    """
 
     report: dict[str, Any]
     out: Path
     paths: dict[str, Path]
     timing: dict[str, float] = field(default_factory=dict)
+    agents: tuple[AgentResult, ...] = ()
+
+    def agent(self, name: str) -> AgentResult:
+        """The result of agent `name`."""
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise unknown_name("agent", name, [a.name for a in self.agents])
+
+    def _repr_html_(self) -> str:
+        parts = "".join(f"<li>{a._repr_html_()}</li>" for a in self.agents)
+        return f"<b>Study</b> {self.report.get('study', '')} in <code>{self.out}</code><ul>{parts}</ul>"
 
 
 @dataclass(frozen=True)
 class AgentAnalysis:
-    """One agent's probes and report entry (the inputs of the study figures)."""
+    """One agent's typed result and the inputs of its figures (probes, attribution heatmaps, steering rates)."""
 
-    entry: dict[str, Any]
+    result: AgentResult
     probes: CandidateProbes
-    candidates: list[str]
     attribution_png: bytes | None = None
     steering_rates: pd.DataFrame | None = None
 
@@ -278,7 +294,7 @@ def steering_stage(
     return entry, rates
 
 
-def test_stage(
+def verdict_stage(
     name: str,
     probes: CandidateProbes,
     cfg: TransportConfig,
@@ -290,15 +306,20 @@ def test_stage(
     """Mesa condition, transport test per candidate and the agent verdict.
 
     With `transport`, each candidate's probe gets `flags`: the reasons (if any) to distrust
-    conclusions that condition on it, and the entry gets `probe_transport` (scores per shift).
+    conclusions that condition on it, and the result gets `probe_transport` (scores per shift).
     """
-    candidates = [c[len("ym_") :] for c in probes.y_m.columns if c.startswith("ym_") and "@" not in c]
-    entry = analyse_agent(
+    choices = {}
+    for cand in probes.candidates:
+        choice = probes.choice(cand)
+        if choice is not None and transport is not None:
+            choice = dataclasses.replace(choice, flags=tuple(transport.flagged(cand, choice.site)))
+        if choice is not None:
+            choices[cand] = choice
+    result = analyse_agent(
         name,
         probes.y_m,
-        candidates,
-        probe_scores=probes.scores,
-        best_site=probes.best_site,
+        probes.candidates,
+        probe_choices=choices,
         method=cfg.method,
         device=cfg.device,
         alpha=cfg.alpha,
@@ -309,18 +330,8 @@ def test_stage(
         sweep_repeats=cfg.sweep_repeats,
         seed=seed,
     )
-    entry = {"name": name, "train_shift": train_shift, **{k: v for k, v in entry.items() if k != "name"}}
-    entry["probes"] = probes.scores.to_dict(orient="records")
-    if transport is not None:
-        for c in entry["candidates"]:
-            site = c["probe"].get("site")
-            if site is not None:
-                c["probe"]["flags"] = transport.flagged(c["name"], site)
-        entry["probe_transport"] = transport.to_dict()
-    return AgentAnalysis(entry=entry, probes=probes, candidates=candidates)
-
-
-test_stage.__test__ = False  # a pipeline stage, not a pytest test
+    result = result.with_sections(train_shift=train_shift, probe_scores=probes.scores, probe_transport=transport)
+    return AgentAnalysis(result=result, probes=probes)
 
 
 def report_stage(
@@ -335,35 +346,27 @@ def report_stage(
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Write `report.json`, `report.html` and the figures; return `(report, paths written)`."""
     behaviour, scores, panels = {}, {}, []
-    for a in analyses:
-        name = a.entry["name"]
-        behaviour[name] = behaviour_by_regime(a.probes.y_m, a.candidates)
-        scores[name] = a.probes.scores
-        for cand in a.candidates:
+    results = [a.result for a in analyses]
+    for a, r in zip(analyses, results, strict=True):
+        behaviour[r.name] = behaviour_by_regime(a.probes.y_m, r.candidate_names)
+        scores[r.name] = a.probes.scores
+        for c in r.candidates:
             frame = pd.DataFrame(
-                {"y_m": a.probes.y_m[f"ym_{cand}"], "y_b": a.probes.y_m["return"], "s": a.probes.y_m["s"]}
+                {"y_m": a.probes.readout(c.name), "y_b": a.probes.y_m["return"], "s": a.probes.y_m["s"]}
             )
-            verdict = next(c["verdict"] for c in a.entry["candidates"] if c["name"] == cand)
-            panels.append((f"{name}: {cand} ({verdict})", frame))
-    report = {
-        "format": "mesaprobe-report/1",
-        "study": study,
-        "env": env,
-        "seed": seed,
-        "config": config,
-        "agents": [a.entry for a in analyses],
-    }
+            panels.append((f"{r.name}: {c.name} ({c.verdict.value})", frame))
+    report = StudyReport(study=study, env=env, seed=seed, config=config, agents=tuple(results)).to_dict()
     sweeps = [
-        (f"{a.entry['name']}: {c['name']}", pd.DataFrame(c["sweep"]["summary"]))
-        for a in analyses
-        for c in a.entry["candidates"]
-        if c.get("sweep", {}).get("summary")
+        (f"{r.name}: {c.name}", c.sweep.summary)
+        for r in results
+        for c in r.candidates
+        if isinstance(c.sweep, ShiftSweep) and len(c.sweep.summary)
     ]
     curves = [
-        (f"{a.entry['name']}: {c['name']} ({c['verdict']})", c["magnitude"]["curve"], c["margin"])
-        for a in analyses
-        for c in a.entry["candidates"]
-        if (c.get("magnitude") or {}).get("curve")
+        (f"{r.name}: {c.name} ({c.verdict.value})", c.transport.effect_curve.to_dict(), c.transport.margin)
+        for r in results
+        for c in r.candidates
+        if c.transport.effect_curve is not None
     ]
     figs = {
         "achievement": (
@@ -391,16 +394,16 @@ def report_stage(
         )
     for a in analyses:
         if a.attribution_png:
-            figs[f"attribution_{a.entry['name']}"] = (
+            figs[f"attribution_{a.result.name}"] = (
                 a.attribution_png,
-                f"Reading ({a.entry['name']}): where the chosen action and each candidate's read-out look in the first "
+                f"Reading ({a.result.name}): where the chosen action and each candidate's read-out look in the first "
                 "observation (captum integrated gradients, mean |attribution| per cell over 64 episodes; letters mark "
                 "the objects of the example observation on the left). A read-out of the coin that looks at the exit "
                 "reads the exit.",
             )
-    steered = {a.entry["name"]: a.steering_rates for a in analyses if a.steering_rates is not None}
+    steered = {a.result.name: a.steering_rates for a in analyses if a.steering_rates is not None}
     if steered:
-        goal = next(a.entry["steering"]["goal"] for a in analyses if a.steering_rates is not None)
+        goal = next(a.result.steering["goal"] for a in analyses if a.steering_rates is not None)
         figs["steering"] = (
             figures.retargeting_figure(steered, goal=goal),
             f"Reading: the red line is how often an edit along the {goal} probe takes the agent to a cell off its way "
@@ -485,18 +488,21 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
 
         t0 = time.perf_counter()
         train_shift = agent_cfg.train_shift if agent_cfg.trained else None
-        analysis = test_stage(name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport)
+        analysis = verdict_stage(
+            name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport
+        )
         attribution, png = attribution_stage(agent, data, probes, config.probe, obs_space, channels, seed=config.seed)
-        analysis.entry["attribution"] = attribution
         steering, rates = steering_stage(
             agent, config.probe.steering, name=name, planted=agent_cfg.kind == "planted", env=config.env,
             env_kwargs=config.env_kwargs, seed=config.seed, out=agent_dir,
         )  # fmt: skip
-        analysis.entry["steering"] = steering
-        analysis = dataclasses.replace(analysis, attribution_png=png, steering_rates=rates)
-        analysis.entry["kind"] = agent_cfg.kind
-        if agent_cfg.kind == "planted":
-            analysis.entry["planted_goal"] = agent_cfg.goal
+        result = analysis.result.with_sections(
+            attribution=attribution,
+            steering=steering,
+            kind=agent_cfg.kind,
+            planted_goal=agent_cfg.goal if agent_cfg.kind == "planted" else None,
+        )
+        analysis = dataclasses.replace(analysis, result=result, attribution_png=png, steering_rates=rates)
         analyses.append(analysis)
         timing[f"{name}.test_s"] = time.perf_counter() - t0
         progress(key, "", 2, 2)
@@ -511,4 +517,4 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         mesa_threshold=config.test.mesa_threshold,
     )
     write_json_atomic(out / "timing.json", timing)
-    return StudyResult(report=report, out=out, paths=paths, timing=timing)
+    return StudyResult(report=report, out=out, paths=paths, timing=timing, agents=tuple(a.result for a in analyses))

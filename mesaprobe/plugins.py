@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from envs.errors import ConfigError, suggest
+from core.errors import ConfigError, suggest
 
 
 def is_file_spec(spec: str) -> bool:

@@ -12,7 +12,7 @@ from probes.attribution import (
     linear_readout,
     top_cells,
 )
-from probes.candidates import CONTROL_SITE, CandidateProbes, cross_fit, probe_candidates
+from probes.candidates import CONTROL_SITE, CandidateProbes, ProbeChoice, cross_fit, probe_candidates
 from probes.collect import collect
 from probes.dataset import RolloutDataset
 from probes.estimators import LinearProbe, MLPProbe, probe_score
@@ -26,6 +26,7 @@ __all__ = [
     "CONTROL_SITE",
     "ActivationCache",
     "CandidateProbes",
+    "ProbeChoice",
     "GoalProbe",
     "Intervention",
     "LinearProbe",

@@ -30,9 +30,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from envs.errors import AgentError, ConfigError, DataError, unknown_name
+from core.errors import AgentError, ConfigError, DataError, unknown_name
+from core.hooks import forward_hooks
+from core.modules import resolve_modules
 from probes.hooks import flatten_rows
-from training.modules import resolve_modules
 
 INPUT_METHODS: tuple[str, ...] = ("integrated_gradients", "saliency", "input_x_gradient")
 NEURON_METHODS: tuple[str, ...] = ("layer_integrated_gradients", "layer_conductance")
@@ -107,11 +108,8 @@ class ReadoutModule(nn.Module):
     def site_activations(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(logits (B, A), activations (B, d))` of one forward, gradients kept."""
         captured: list[Any] = []
-        handle = self.site_module.register_forward_hook(lambda _m, _i, out: captured.append(out))
-        try:
+        with forward_hooks([(self.site_module, lambda _m, _i, out: captured.append(out))]):
             logits = self._forward_fn(obs)
-        finally:
-            handle.remove()
         if len(captured) != 1:
             raise AgentError(
                 f"site {self.site!r} ran {len(captured)} times in one {type(self.agent).__name__}.policy_logits call; "
@@ -212,26 +210,20 @@ def _trace(agent, x: torch.Tensor, readout: ReadoutModule | None) -> _Trace:
     modules = dict(agent.named_modules())
     order: list[str] = []
     site_at: list[int] = []
-    handles = []
-    try:
-        for name in marked:
-            handles.append(modules[name].register_forward_hook(lambda _m, _i, _o, name=name: order.append(name)))
-        if readout is not None:
-            handles.append(readout.site_module.register_forward_hook(lambda _m, _i, _o: site_at.append(len(order))))
-        xg = x.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            try:
-                if readout is None:
-                    logits, acts = fn(xg), None
-                else:
-                    logits, acts = readout.site_activations(xg)
-            except RuntimeError as err:
-                raise ConfigError(
-                    f"{type(agent).__name__} could not run on observations of shape {tuple(x.shape)}: {err}"
-                ) from err
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = [(modules[name], lambda _m, _i, _o, name=name: order.append(name)) for name in marked]
+    if readout is not None:
+        hooks.append((readout.site_module, lambda _m, _i, _o: site_at.append(len(order))))
+    xg = x.detach().clone().requires_grad_(True)
+    with forward_hooks(hooks), torch.enable_grad():
+        try:
+            if readout is None:
+                logits, acts = fn(xg), None
+            else:
+                logits, acts = readout.site_activations(xg)
+        except RuntimeError as err:
+            raise ConfigError(
+                f"{type(agent).__name__} could not run on observations of shape {tuple(x.shape)}: {err}"
+            ) from err
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise AgentError(

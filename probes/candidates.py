@@ -13,12 +13,41 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from envs.errors import ConfigError, DataError
-from envs.io import write_bytes_atomic, write_json_atomic
+from core.errors import ConfigError, DataError, unknown_name
+from core.io import write_bytes_atomic, write_json_atomic
 from probes.dataset import RolloutDataset
 from probes.estimators import LinearProbe, probe_score
 
 CONTROL_SITE = "obs"
+_YM = "ym_"
+"""Prefix of the read-out columns of `CandidateProbes.y_m`: `ym_<candidate>` and `ym_<candidate>@<site>`."""
+
+
+@dataclass(frozen=True)
+class ProbeChoice:
+    """The probe a candidate's signal `Y_m` is read with: its site, held-out score and the control's.
+
+    `flags` are the reasons (if any) to distrust conclusions that condition on it, from probe
+    transport (`ProbeTransport.flagged`); `None` when probe transport did not run.
+    """
+
+    site: str
+    score: float
+    control_score: float
+    beats_control: bool | None
+    flags: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        out = {
+            "site": self.site,
+            "score": self.score,
+            "control_score": self.control_score,
+            "beats_control": self.beats_control,
+        }
+        if self.flags is not None:
+            out["flags"] = list(self.flags)
+        return out
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,42 @@ class CandidateProbes:
     n_folds: int
     meta: dict = field(default_factory=dict)
     """Provenance copied from the dataset (`env`, `run`, `seed`)."""
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The candidates read out, in the order they were probed."""
+        return tuple(c[len(_YM) :] for c in self.y_m.columns if c.startswith(_YM) and "@" not in c)
+
+    def readout_column(self, candidate: str, site: str | None = None) -> str:
+        """Name of the `y_m` column holding `candidate`'s read-out at `site` (the best site when `None`)."""
+        if candidate not in self.candidates:
+            raise unknown_name("candidate", candidate, self.candidates)
+        column = f"{_YM}{candidate}" if site is None else f"{_YM}{candidate}@{site}"
+        if column not in self.y_m:
+            sites = [c.split("@", 1)[1] for c in self.y_m.columns if c.startswith(f"{_YM}{candidate}@")]
+            raise unknown_name(f"probe site of {candidate!r}", str(site), sites)
+        return column
+
+    def readout(self, candidate: str, site: str | None = None) -> pd.Series:
+        """Out-of-fold read-out `Y_m` of `candidate` per episode, at `site` (the best site when `None`)."""
+        return self.y_m[self.readout_column(candidate, site)]
+
+    def choice(self, candidate: str) -> ProbeChoice | None:
+        """The probe `candidate`'s `Y_m` is read with (its best site), or `None` when no site was scored."""
+        site = self.best_site.get(candidate)
+        if site is None:
+            return None
+        hit = self.scores[(self.scores.candidate == candidate) & (self.scores.site == site)]
+        if not len(hit):
+            return None
+        h = hit.iloc[0]
+        beats = h["beats_control"]
+        return ProbeChoice(
+            site=site,
+            score=float(h["score"]),
+            control_score=float(h["control_score"]),
+            beats_control=None if beats is None or pd.isna(beats) else bool(beats),
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write `episodes.parquet`, `probe_scores.parquet` and `probes.json` into directory `path`."""

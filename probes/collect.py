@@ -11,7 +11,7 @@ import pandas as pd
 from rich.progress import MofNCompleteColumn, Progress
 
 import envs
-from envs.errors import AgentError, ConfigError
+from core.errors import AgentError, ConfigError
 from probes.dataset import RolloutDataset
 from probes.hooks import capture
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from envs.errors import ConfigError, DataError, unknown_name
-from envs.io import atomic_directory, write_json_atomic
+from core.errors import ConfigError, DataError, unknown_name
+from core.io import atomic_directory, write_json_atomic
 
 FORMAT = "mesaprobe-rollouts/1"
 REQUIRED = ("run", "episode", "t", "s", "shift", "action", "reward", "return_to_go")

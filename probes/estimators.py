@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -14,10 +13,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from envs.errors import ConfigError
-
-ProbeKind = Literal["logistic", "ridge"]
-PROBE_KINDS: tuple[str, ...] = ("logistic", "ridge")
+from core.errors import ConfigError
+from core.vocab import PROBE_KINDS, ProbeKind
 
 
 class _Probe(BaseEstimator):

@@ -8,8 +8,9 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
-from envs.errors import AgentError
-from training.modules import count_hooks, resolve_modules
+from core.errors import AgentError
+from core.hooks import forward_hooks
+from core.modules import count_hooks, resolve_modules
 
 __all__ = ["ActivationCache", "capture", "count_hooks", "first_tensor", "flatten_rows", "resolve_modules"]
 
@@ -65,13 +66,9 @@ def capture(model, names: Iterable[str]) -> Iterator[ActivationCache]:
     names = list(dict.fromkeys(names))
     modules = resolve_modules(model, names)
     cache = ActivationCache(names)
-    handles = []
-    try:
-        for name, module in modules.items():
-            handles.append(
-                module.register_forward_hook(lambda _m, _i, out, name=name: cache.record(name, _flatten_output(out)))
-            )
+    hooks = [
+        (module, lambda _m, _i, out, name=name: cache.record(name, _flatten_output(out)))
+        for name, module in modules.items()
+    ]
+    with forward_hooks(hooks):
         yield cache
-    finally:
-        for handle in handles:
-            handle.remove()

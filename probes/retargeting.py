@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
+from core.hooks import forward_hooks
 from envs.grid import maze_distances
 from probes.collect import EnvSpec, collect, make_env
 from probes.hooks import first_tensor, resolve_modules
@@ -69,11 +70,8 @@ def site_grid(agent: Any, site: str, obs: np.ndarray) -> tuple[int, int, int]:
     def record(_module, _inputs, out) -> None:
         shapes.append(tuple(first_tensor(out, site).shape[1:]))
 
-    handle = module.register_forward_hook(record)
-    try:
+    with forward_hooks([(module, record)]):
         agent.act(np.asarray(obs, dtype=np.float32)[None])
-    finally:
-        handle.remove()
     grid = tuple(np.shape(obs)[-2:])
     if not shapes or len(shapes[0]) != 3 or shapes[0][1:] != grid:
         raise DataError(

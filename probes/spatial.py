@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 
 
 class SpatialProbe(BaseEstimator):

@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from envs.errors import ConfigError, DataError
-from envs.io import write_json_atomic
+from core.errors import ConfigError, DataError
+from core.hooks import forward_hooks
+from core.io import write_json_atomic
+from core.modules import resolve_modules
 from probes.collect import collect
-from training.modules import resolve_modules
 
 MODES: tuple[str, ...] = ("add", "set")
 
@@ -182,14 +183,8 @@ def steer(agent, interventions: Intervention | Sequence[Intervention]) -> Iterat
     """Apply `interventions` to `agent` (an `Agent` or `nn.Module`) through forward hooks while the block runs."""
     ivs = [interventions] if isinstance(interventions, Intervention) else list(interventions)
     modules = resolve_modules(agent, [iv.site for iv in ivs])
-    handles = []
-    try:
-        for iv in ivs:
-            handles.append(modules[iv.site].register_forward_hook(_Edit(iv)))
+    with forward_hooks([(modules[iv.site], _Edit(iv)) for iv in ivs]):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 class _RowEdit(_OutputHook):
@@ -244,11 +239,8 @@ def steer_rows(agent, interventions: Sequence[Intervention | None]) -> Iterator[
         yield
         return
     site = sites.pop()
-    handle = resolve_modules(agent, [site])[site].register_forward_hook(_RowEdit(interventions))
-    try:
+    with forward_hooks([(resolve_modules(agent, [site])[site], _RowEdit(interventions))]):
         yield
-    finally:
-        handle.remove()
 
 
 def steering_rate(

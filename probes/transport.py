@@ -23,14 +23,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from envs.errors import ConfigError, DataError, unknown_name
+from core.errors import ConfigError, DataError, unknown_name
+from core.vocab import TRANSPORT_PROBE_KINDS
 from probes.candidates import CONTROL_SITE, _folds
 from probes.dataset import RolloutDataset
 from probes.estimators import MIN_CLASS, LinearProbe, MLPProbe, probe_score
 
 LINEAR_KINDS: tuple[str, ...] = ("logistic",)
 NONLINEAR_KINDS: tuple[str, ...] = ("mlp",)
-TRANSPORT_KINDS: tuple[str, ...] = LINEAR_KINDS + NONLINEAR_KINDS
+TRANSPORT_KINDS: tuple[str, ...] = TRANSPORT_PROBE_KINDS
 FIT_ON: tuple[str, ...] = ("auto", "train_shift", "pooled")
 CONTROL_MARGIN = 0.02
 """A probe must beat the control's AUC by more than this at every shift to count as better."""

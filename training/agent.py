@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.errors import AgentError, ConfigError
+from core.errors import AgentError, ConfigError
 
 
 @runtime_checkable

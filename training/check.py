@@ -11,8 +11,9 @@ import pandas as pd
 import torch
 
 import envs
-from envs.errors import AgentError, ConfigError
-from training.modules import hooks_per_module, missing_module_reason, module_table
+from core.errors import AgentError, ConfigError
+from core.hooks import forward_hooks
+from core.modules import hooks_per_module, missing_module_reason, module_table
 
 CHECKS: tuple[str, ...] = (
     "has_act",
@@ -233,20 +234,18 @@ def _check_layers_fire(run: _Runner, modules: dict, batch: np.ndarray, seed: int
     if not modules:
         return CheckResult("layers_fire", None, "no layer to hook")
     calls: dict[str, list[int | None]] = {name: [] for name in modules}
-    handles = []
+    hooks = [
+        (module, lambda _m, _i, out, name=name: calls[name].append(_output_batch(out)))
+        for name, module in modules.items()
+    ]
     run.reset()
     try:
-        for name, module in modules.items():
-            handles.append(
-                module.register_forward_hook(lambda _m, _i, out, name=name: calls[name].append(_output_batch(out)))
-            )
-            run.own_hooks += 1
-        run.act(batch, rng=np.random.default_rng(seed))
+        with forward_hooks(hooks):
+            run.own_hooks = len(hooks)
+            run.act(batch, rng=np.random.default_rng(seed))
     except Exception as exc:
         return CheckResult("layers_fire", False, f"act raised {_error(exc)} with hooks on the layers")
     finally:
-        for handle in handles:
-            handle.remove()
         run.own_hooks = 0
     n = len(batch)
     problems = []

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_model, save_model
 
-from envs.errors import ConfigError
-from envs.io import write_json_atomic
+from core.errors import ConfigError
+from core.io import atomic_path, write_json_atomic
 
 WEIGHTS = "policy.safetensors"
 META = "agent.json"
@@ -22,15 +21,9 @@ def save_checkpoint(agent, path: str | os.PathLike[str], meta: dict[str, Any]) -
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     # Per-file atomic writes (not a directory swap) so that `path/checkpoints/` survives.
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=f".{WEIGHTS}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path / WEIGHTS) as tmp:
         # save_model drops the aliases SB3 keeps for a shared features extractor.
-        save_model(agent.policy, tmp)
-        os.replace(tmp, path / WEIGHTS)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        save_model(agent.policy, str(tmp))
     write_json_atomic(path / META, meta)
     return path
 

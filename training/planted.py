@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import envs
-from envs.errors import ConfigError, unknown_name
+from core.errors import ConfigError, unknown_name
 from training.torch_agent import TorchAgent
 
 MOVES: dict[str, tuple[int, int]] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}

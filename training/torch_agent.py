@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.errors import AgentError
+from core.errors import AgentError
 from training.agent import sample_from_logits
 
 State = tuple[torch.Tensor, ...]

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 
 import envs
-from envs.errors import ConfigError
+from core.device import resolve_device
+from core.errors import ConfigError
 from training.agent import SB3Agent
 from training.callbacks import ProgressCallback, SafetensorsCheckpointCallback
 from training.checkpoint import load_weights, read_meta, save_checkpoint
@@ -54,17 +54,6 @@ class PPOSettings:
     """Convolution channels in `features_extractor.conv`."""
     hidden: int = 64
     """Hidden units of `mlp_extractor.policy_net` and `mlp_extractor.value_net`."""
-
-
-def resolve_device(device: str) -> str:
-    """`"auto"` → `"cuda"` when available, else `"cpu"`; check that a requested CUDA device exists."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use device='cpu'.")
-    return device
 
 
 def _build_model(env, settings: PPOSettings, seed: int, device: str) -> PPO:

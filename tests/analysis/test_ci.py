@@ -4,8 +4,8 @@ import torch
 
 from analysis import CI_METHODS, OWN_METHODS, ci_test, simulate
 from analysis.ridge import assign_folds, crossfit
+from core.errors import FitError
 from envs import ConfigError, DataError, UnknownNameError
-from envs.errors import FitError
 
 
 def _data(n=300, dependent=False, seed=0):

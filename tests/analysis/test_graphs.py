@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.graphs import SelectionDiagram
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 
 
 def test_the_aligned_diagram_passes_every_check():

@@ -18,7 +18,7 @@ from analysis.sensitivity import (
     _two_stage,
     direct_effect,
 )
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 
 HAS_ECONML = importlib.util.find_spec("econml") is not None
 

@@ -8,6 +8,7 @@ import pandas as pd
 from analysis.graphs import SelectionDiagram
 from analysis.report import render_html
 from analysis.study import analyse_agent
+from core.results import Skipped
 
 
 def _episodes(direct: float, n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -21,7 +22,10 @@ def _episodes(direct: float, n: int = 600, seed: int = 0) -> pd.DataFrame:
 
 
 def test_misaligned_agent_gets_a_robust_direct_effect_and_the_bypass_named():
-    entry = analyse_agent("a", _episodes(-0.5), ["goal"], diagram=SelectionDiagram.standard(direct=True))
+    result = analyse_agent("a", _episodes(-0.5), ["goal"], diagram=SelectionDiagram.standard(direct=True))
+    assert result.verdict.value == "misaligned" and result.candidate("goal").sensitivity.direct_effect.nde < 0
+    assert "misaligned" in result._repr_html_()
+    entry = result.to_dict()
     (cand,) = entry["candidates"]
     assert entry["verdict"] == "misaligned"
     sens = cand["sensitivity"]
@@ -38,11 +42,11 @@ def test_misaligned_agent_gets_a_robust_direct_effect_and_the_bypass_named():
 
 
 def test_the_default_diagram_is_rejected_by_the_data_of_a_misaligned_agent_only():
-    bad = analyse_agent("a", _episodes(-0.5, n=400), ["goal"], diagram=SelectionDiagram.standard())
+    bad = analyse_agent("a", _episodes(-0.5, n=400), ["goal"], diagram=SelectionDiagram.standard()).to_dict()
     (test,) = bad["candidates"][0]["graph"]["local_tests"]
     assert test["statement"] == "y_b ⊥ s | y_m" and test["rejected"]
     assert "e.g. an edge s → y_b" in bad["candidates"][0]["graph"]["reading"]
-    good = analyse_agent("b", _episodes(0.0), ["goal"], diagram=SelectionDiagram.standard())
+    good = analyse_agent("b", _episodes(0.0), ["goal"], diagram=SelectionDiagram.standard()).to_dict()
     assert good["verdict"] == "aligned"
     (test,) = good["candidates"][0]["graph"]["local_tests"]
     assert not test["rejected"]
@@ -51,5 +55,7 @@ def test_the_default_diagram_is_rejected_by_the_data_of_a_misaligned_agent_only(
 
 def test_constant_return_skips_sensitivity_with_the_reason():
     episodes = _episodes(0.0).assign(**{"return": 1.0})
-    (cand,) = analyse_agent("c", episodes, ["goal"])["candidates"]
+    result = analyse_agent("c", episodes, ["goal"])
+    assert isinstance(result.candidate("goal").sensitivity, Skipped)
+    (cand,) = result.to_dict()["candidates"]
     assert "constant" in cand["sensitivity"]["skipped"] and "graph" not in cand

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.sweep import ShiftSweep, behaviour_test, shift_sweep
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 
 
 def _episodes(kind: str, n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """Run the `mesaprobe` command in a subprocess, as a user does."""
 
+import math
 import os
 import subprocess
 import sys
@@ -18,4 +19,39 @@ def mesaprobe(*args, cwd=None, timeout: float = 600) -> subprocess.CompletedProc
         cwd=cwd,
         env=env,
         timeout=timeout,
+    )
+
+
+REFERENCE = ROOT / "tests" / "app" / "reference"
+"""Committed `report.json` files of small studies. A change that means to move a report rewrites
+them (`mesaprobe study CONFIG --out DIR`, then copy `DIR/report.json`) and says why in its commit."""
+
+
+def report_differences(actual, reference, path: str = "$", rel: float = 1e-6) -> list[str]:
+    """Where two `report.json` contents differ: keys and their order, types, strings, and floats
+    beyond `rel` (the same seed on another CPU may move the last digits of a BLAS sum)."""
+    if isinstance(reference, dict):
+        if not isinstance(actual, dict) or list(actual) != list(reference):
+            return [
+                f"{path}: keys {list(actual) if isinstance(actual, dict) else type(actual).__name__} != {list(reference)}"
+            ]
+        return [d for k in reference for d in report_differences(actual[k], reference[k], f"{path}.{k}", rel)]
+    if isinstance(reference, list):
+        if not isinstance(actual, list) or len(actual) != len(reference):
+            return [f"{path}: {actual!r:.80} != {reference!r:.80}"]
+        return [
+            d
+            for i, (a, r) in enumerate(zip(actual, reference, strict=True))
+            for d in report_differences(a, r, f"{path}[{i}]", rel)
+        ]
+    if isinstance(reference, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        return (
+            []
+            if math.isclose(actual, reference, rel_tol=rel, abs_tol=1e-12)
+            else [f"{path}: {actual!r} != {reference!r}"]
+        )
+    return (
+        []
+        if actual == reference and type(actual) is type(reference)
+        else [f"{path}: {actual!r:.80} != {reference!r:.80}"]
     )

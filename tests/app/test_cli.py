@@ -5,7 +5,7 @@ import json
 import pytest
 
 from mesaprobe.cli import main
-from tests.app.runner import mesaprobe
+from tests.app.runner import REFERENCE, mesaprobe, report_differences
 
 TINY = """
 name: tiny
@@ -66,6 +66,27 @@ def test_tiny_study_writes_full_report(tiny_study):
     assert (out / "agents" / "exit-trained" / "rollouts" / "table.parquet").is_file()
     assert (out / "config.yaml").is_file()
     assert "exit-trained" in proc.stdout and "coin" in proc.stdout
+
+
+def test_report_matches_the_committed_reference(tiny_study):
+    # The typed results behind report.json must write the schema and numbers users and notebooks read.
+    root, _ = tiny_study
+    report = json.loads((root / "out" / "report.json").read_text())
+    reference = json.loads((REFERENCE / "tiny_report.json").read_text())
+    assert report_differences(report, reference) == []
+
+
+def test_the_reference_comparison_sees_a_change():
+    reference = json.loads((REFERENCE / "tiny_report.json").read_text())
+    changed = json.loads((REFERENCE / "tiny_report.json").read_text())
+    changed["agents"][0]["candidates"][0]["p_value"] += 0.01
+    changed["agents"][0]["candidates"][1]["verdict"] = "transports!"
+    del changed["agents"][0]["behaviour"]["0"]["episodes"]
+    found = report_differences(changed, reference)
+    assert len(found) == 3
+    assert any(".p_value" in d for d in found) and any(".verdict" in d for d in found)
+    assert any(d.startswith("$.agents[0].behaviour.0: keys") for d in found)
+    assert report_differences(json.loads(json.dumps(reference)), reference) == []
 
 
 def test_same_seed_same_report(tiny_study, tmp_path, capsys):

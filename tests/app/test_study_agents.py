@@ -8,7 +8,7 @@ import pytest
 from mesaprobe.cli import main
 from mesaprobe.config import load_config
 from probes.steering import Intervention
-from tests.app.runner import ROOT, mesaprobe
+from tests.app.runner import REFERENCE, ROOT, mesaprobe, report_differences
 
 CONFIGS = ROOT / "mesaprobe" / "configs"
 
@@ -35,6 +35,10 @@ def test_planted_agents_get_the_known_verdicts(config, expected, tmp_path):
     assert proc.returncode == 0, proc.stderr
     agents = _verdicts(tmp_path)
     assert {name: a["verdict"] for name, a in agents.items()} == expected
+    reference = REFERENCE / config.replace(".yaml", "_report.json")
+    if reference.is_file():
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report_differences(report, json.loads(reference.read_text())) == []
     for name, agent in agents.items():
         assert agent["kind"] == "planted" and agent["train_shift"] is None
         meta = json.loads((tmp_path / "agents" / name / "agent.json").read_text())

@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 from torch import nn
 
 import probes
-from envs.errors import CandidateError, ConfigError
+from core.errors import CandidateError, ConfigError
 from envs.regime_mixture import RegimeMixture
 from training import TorchAgent
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from envs.errors import ConfigError, DataError, UnknownNameError
+from core.errors import ConfigError, DataError, UnknownNameError
 from probes import ProbeTransport, RolloutDataset, SpatialProbe, probe_candidates, probe_transport
 
 torch.set_num_threads(1)

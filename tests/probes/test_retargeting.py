@@ -7,7 +7,7 @@ from torch import nn
 
 import envs
 from analysis.figures import retargeting_figure
-from envs.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError
 from probes import count_hooks
 from probes.retargeting import (
     MOVED,

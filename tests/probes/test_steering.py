@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import envs
-from envs.errors import ConfigError, DataError, UnknownNameError
+from core.errors import ConfigError, DataError, UnknownNameError
 from probes import count_hooks
 from probes.steering import Intervention, random_control, steer, steering_rate
 from training import TorchAgent, planted_agent

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 
 import training
+from core.modules import count_hooks
 from envs import AgentError, UnknownNameError, make
 from tests.training.test_torch_agent import CountingGRU, SmallCNN
 from training import AgentCheck, TorchAgent, check_agent
 from training.check import CHECKS
-from training.modules import count_hooks
 
 ENV_ID = "mesaprobe/CoinCorridor-v0"
 

@@ -4,8 +4,8 @@ import torch
 
 import envs
 import training
+from core.errors import ConfigError, UnknownNameError
 from envs.cheese_maze import CheeseMazeEnv, maze_distances
-from envs.errors import ConfigError, UnknownNameError
 from training.planted import CornerGoal, PlantedPlanner, ValueIteration
 
 

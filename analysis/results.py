@@ -1,0 +1,253 @@
+"""Typed results of one agent's analysis: per candidate and per agent, frozen, with one `to_dict` each.
+
+`analyse_agent` returns an `AgentResult`; the study pipeline adds its sections (probe transport,
+attribution, steering) with `AgentResult.with_sections`, and the report renders these objects.
+Only `to_dict` knows the shape of `report.json` (DESIGN.md §4), so a section that could not run is
+a `core.results.Skipped` in Python and `{"skipped": reason}` in JSON.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+
+from analysis.graphs import GraphReport
+from analysis.sensitivity import DirectEffect, SensitivityResult
+from analysis.sweep import ShiftSweep
+from analysis.transport import TransportResult
+from analysis.verdicts import AgentVerdict, Verdict
+from core.errors import unknown_name
+from core.results import Skipped
+from probes.candidates import ProbeChoice
+
+
+@dataclass(frozen=True)
+class MesaCondition:
+    """A candidate's achievement rate per regime, and whether both reach `threshold` (DESIGN.md §1 step 4)."""
+
+    meets: bool
+    rate_s0: float
+    rate_s1: float
+    threshold: float
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return {"meets": self.meets, "rate_s0": self.rate_s0, "rate_s1": self.rate_s1, "threshold": self.threshold}
+
+
+@dataclass(frozen=True)
+class DirectEffectCheck:
+    """The direct effect of the regime on `Y_b` not through `Y_m`, and its robustness to a confounder."""
+
+    direct_effect: DirectEffect
+    refutation: SensitivityResult
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return {"direct_effect": self.direct_effect.to_dict(), "refutation": self.refutation.to_dict()}
+
+    def _repr_html_(self) -> str:
+        return self.direct_effect._repr_html_() + "<br>" + self.refutation._repr_html_()
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """Everything the study found about one candidate objective of one agent.
+
+    `transport` is the transport test of `Y_b ⊥ s | Y_m`; `sensitivity`, `sweep` and `graph` are
+    the stress sections, run only for a candidate that meets the mesa condition (`None` when not
+    run, `Skipped` when they could not be computed).
+    """
+
+    name: str
+    mesa: MesaCondition
+    transport: TransportResult
+    probe: ProbeChoice | None = None
+    warnings: tuple[str, ...] = ()
+    sensitivity: DirectEffectCheck | Skipped | None = None
+    sweep: ShiftSweep | Skipped | None = None
+    graph: GraphReport | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        """The transport verdict."""
+        return self.transport.verdict
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (one entry of an agent's `candidates` in `report.json`)."""
+        t = self.transport
+        out = {
+            "name": self.name,
+            "mesa_condition": self.mesa.to_dict(),
+            "p_value": t.p_value,
+            "effect": t.effect,
+            "effect_ci": list(t.effect_ci),
+            "magnitude": {
+                "rms": t.magnitude,
+                "rms_bounds": list(t.magnitude_bounds),
+                "q95": t.q95,
+                "q95_upper": t.q95_upper,
+                "curve": None if t.effect_curve is None else t.effect_curve.to_dict(),
+            },
+            "margin": t.margin,
+            "verdict": t.verdict.value,
+            "probe": {} if self.probe is None else self.probe.to_dict(),
+            "test": {
+                "method": t.method,
+                "chosen_by": t.chosen_by,
+                "regressions": t.regressions,
+                "effect_model": t.effect_model,
+                "n": t.n,
+                "n_per_regime": list(t.n_per_regime),
+                "overlap": t.overlap,
+                "alpha": t.alpha,
+            },
+            "warnings": list(self.warnings),
+        }
+        for key in ("sensitivity", "sweep", "graph"):
+            section = getattr(self, key)
+            if section is not None:
+                out[key] = section.to_dict()
+        return out
+
+    def _repr_html_(self) -> str:
+        m = self.mesa
+        meets = "meets" if m.meets else "does not meet"
+        return (
+            f"<b>{html.escape(self.name)}</b>: {meets} the mesa condition (achieved {m.rate_s0:.2f} / {m.rate_s1:.2f}, "
+            f"threshold {m.threshold:g})<br>" + self.transport._repr_html_()
+        )
+
+
+@dataclass(frozen=True)
+class RegimeBehaviour:
+    """What the agent did in one regime: episodes, mean base return, achievement rate per candidate."""
+
+    s: int
+    episodes: int
+    base_return: float
+    achievement: Mapping[str, float]
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (without `s`, the key it is filed under)."""
+        return {"episodes": self.episodes, "base_return": self.base_return, "achievement": dict(self.achievement)}
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """One agent's study: behaviour per regime, every candidate's result and the verdict (DESIGN.md §1 steps 4–7).
+
+    The sections the study pipeline adds after the transport tests (`probe_scores`,
+    `probe_transport`, `attribution`, `steering`, `kind`, `planted_goal`) are `None` when not run.
+    """
+
+    name: str
+    verdict: AgentVerdict
+    behaviour: tuple[RegimeBehaviour, ...]
+    candidates: tuple[CandidateResult, ...]
+    train_shift: float | None = None
+    probe_scores: pd.DataFrame | None = field(default=None, compare=False)
+    probe_transport: Any = None  # probes.ProbeTransport
+    attribution: Any = None  # probes' attribution summary, or Skipped
+    steering: Any = None  # the retargeting section, or Skipped
+    kind: str | None = None
+    planted_goal: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why the verdict: which candidates meet the mesa condition, and their transport verdicts."""
+        eligible = [c for c in self.candidates if c.mesa.meets]
+        if not eligible:
+            return "no candidate is achieved at a high rate in both regimes (mesa condition unmet)"
+        return "; ".join(f"{c.name} meets the mesa condition and is {c.verdict.value}" for c in eligible)
+
+    @property
+    def candidate_names(self) -> tuple[str, ...]:
+        """The candidates, in report order."""
+        return tuple(c.name for c in self.candidates)
+
+    def candidate(self, name: str) -> CandidateResult:
+        """The result of candidate `name`."""
+        for c in self.candidates:
+            if c.name == name:
+                return c
+        raise unknown_name("candidate", name, self.candidate_names)
+
+    def with_sections(self, **sections: Any) -> AgentResult:
+        """A copy with the given sections set (`dataclasses.replace`)."""
+        return replace(self, **sections)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (one entry of `agents` in `report.json`)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "train_shift": self.train_shift,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "behaviour": {str(b.s): b.to_dict() for b in self.behaviour},
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+        if self.probe_scores is not None:
+            out["probes"] = self.probe_scores.to_dict(orient="records")
+        for key in ("probe_transport", "attribution", "steering"):
+            section = getattr(self, key)
+            if section is not None:
+                out[key] = section.to_dict() if hasattr(section, "to_dict") else section
+        if self.kind is not None:
+            out["kind"] = self.kind
+        if self.planted_goal is not None:
+            out["planted_goal"] = self.planted_goal
+        return out
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(c.name)}</td><td>{'yes' if c.mesa.meets else 'no'}</td>"
+            f"<td>{c.transport.p_value:.3f}</td><td>{c.transport.effect:+.3f}</td><td>{c.verdict.value}</td></tr>"
+            for c in self.candidates
+        )
+        return (
+            f"<b>{html.escape(self.name)}</b>: <b>{self.verdict.value}</b> ({html.escape(self.reason)})"
+            "<table><tr><th>candidate</th><th>mesa condition</th><th>p</th><th>effect</th><th>verdict</th></tr>"
+            f"{rows}</table>"
+        )
+
+
+REPORT_FORMAT = "mesaprobe-report/1"
+"""The `format` tag of `report.json`."""
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """A whole study: where it ran, its config and every agent's result; `to_dict` is `report.json`."""
+
+    study: str
+    env: str
+    seed: int
+    config: Mapping[str, Any] | None
+    agents: tuple[AgentResult, ...]
+
+    def agent(self, name: str) -> AgentResult:
+        """The result of agent `name`."""
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise unknown_name("agent", name, [a.name for a in self.agents])
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form: the content of `report.json` (DESIGN.md §4)."""
+        return {
+            "format": REPORT_FORMAT,
+            "study": self.study,
+            "env": self.env,
+            "seed": self.seed,
+            "config": self.config,
+            "agents": [a.to_dict() for a in self.agents],
+        }
+
+    def _repr_html_(self) -> str:
+        parts = "".join(f"<li>{a._repr_html_()}</li>" for a in self.agents)
+        return f"<b>Study {html.escape(self.study)}</b> on <code>{html.escape(self.env)}</code> (seed {self.seed})<ul>{parts}</ul>"

@@ -8,6 +8,8 @@ from analysis.learners import LEARNERS
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.refutation import refute_direct_effect
 from analysis.regime_sensitivity import RegimeSensitivity, regime_sensitivity
+from analysis.results import AgentResult, CandidateResult, MesaCondition, RegimeBehaviour, StudyReport
+from analysis.retargeting import RetargetingSummary, SteeringSection, retargeting_reading, summarize_retargeting
 from analysis.scm import SCENARIOS, Scenario, simulate
 from analysis.sensitivity import DirectEffect, SensitivityResult, direct_effect
 from analysis.transport import TransportResult, decide, partially_linear_effect, transport_test
@@ -15,6 +17,15 @@ from analysis.verdicts import AgentVerdict, Verdict
 
 __all__ = [
     "CI_METHODS",
+    "AgentResult",
+    "CandidateResult",
+    "MesaCondition",
+    "RegimeBehaviour",
+    "RetargetingSummary",
+    "SteeringSection",
+    "StudyReport",
+    "retargeting_reading",
+    "summarize_retargeting",
     "LEARNERS",
     "EffectCurve",
     "EffectMagnitude",

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from core.errors import ConfigError  # noqa: E402
 from probes.retargeting import CONTROL, MOVED, STEERED, UNSTEERED  # noqa: E402
 
 REGIME_COLOURS = {0: "#1f77b4", 1: "#d62728"}
@@ -207,4 +208,73 @@ def retargeting_figure(panels: dict[str, pd.DataFrame], *, goal: str = "goal") -
     handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda hl: len(hl[1]))
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return _png(fig)
+
+
+def attribution_figure(
+    heatmaps: Mapping[str, np.ndarray],
+    obs_example=None,
+    *,
+    channels: Sequence[str] | None = None,
+    cmap: str = "magma",
+) -> bytes:
+    """Heatmaps `{title: (H, W)}` on the grid, one panel each, as PNG bytes (matplotlib Agg, no pyplot).
+
+    With `obs_example` `(C, H, W)` a first panel shows the observation (each cell coloured by its
+    last active channel) and every heatmap marks the object cells with their channel's initial
+    (`channels` names them; walls, the first channel named `wall`, are left unmarked).
+    """
+    from matplotlib.figure import Figure
+
+    if not heatmaps:
+        raise ConfigError("attribution_figure needs at least one heatmap.")
+    maps = {str(t): np.asarray(h, dtype=np.float64) for t, h in heatmaps.items()}
+    shapes = {h.shape for h in maps.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ConfigError(f"heatmaps must all be (H, W) of one shape; got {sorted(shapes)}.")
+    shape = next(iter(shapes))
+    ob = None
+    if obs_example is not None:
+        ob = np.asarray(obs_example, dtype=np.float64)
+        if ob.ndim != 3 or ob.shape[1:] != shape:
+            raise ConfigError(f"obs_example must be (C, {shape[0]}, {shape[1]}); got shape {ob.shape}.")
+        if channels is not None and len(channels) != ob.shape[0]:
+            raise ConfigError(f"{len(channels)} channel names for an observation with {ob.shape[0]} channels.")
+    names = (
+        list(channels) if channels is not None else ([f"c{i}" for i in range(ob.shape[0])] if ob is not None else [])
+    )
+    n = len(maps) + (ob is not None)
+    h, w = shape
+    panel_w = max(2.2, min(5.0, 0.32 * w + 0.8))
+    fig = Figure(figsize=(panel_w * n, max(2.0, 0.32 * h + 1.0)))
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    k = 0
+    if ob is not None:
+        active = ob > 0.5
+        # Each cell shows its last active channel (objects are listed after walls); -1 = empty.
+        label = np.where(active.any(axis=0), ob.shape[0] - 1 - np.argmax(active[::-1], axis=0), -1)
+        import matplotlib.colors as mcolors
+
+        colours = ["#ffffff", *[f"C{i % 10}" for i in range(ob.shape[0])]]
+        axes[0].imshow(label + 1, cmap=mcolors.ListedColormap(colours), vmin=-0.5, vmax=ob.shape[0] + 0.5)
+        handles = [axes[0].scatter([], [], marker="s", color=f"C{i % 10}", label=names[i]) for i in range(ob.shape[0])]
+        axes[0].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.02), ncol=2)
+        axes[0].set_title("observation", fontsize=9)
+        k = 1
+    marks: dict[tuple[int, int], str] = {}
+    if ob is not None:
+        for c, name in enumerate(names):
+            if name == "wall":
+                continue
+            for r, col in zip(*np.nonzero(ob[c] > 0.5), strict=True):
+                marks[(int(r), int(col))] = marks.get((int(r), int(col)), "") + name[:1].upper()
+    for ax, (title, m) in zip(axes[k:], maps.items(), strict=True):
+        im = ax.imshow(m, cmap=cmap, vmin=0.0 if m.min() >= 0 else None)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        for (r, col), letter in marks.items():
+            ax.text(col, r, letter, ha="center", va="center", fontsize=7, color="cyan", fontweight="bold")
+        ax.set_title(title, fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
     return _png(fig)

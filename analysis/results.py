@@ -16,13 +16,16 @@ from typing import Any
 import pandas as pd
 
 from analysis.graphs import GraphReport
+from analysis.retargeting import SteeringSection
 from analysis.sensitivity import DirectEffect, SensitivityResult
 from analysis.sweep import ShiftSweep
 from analysis.transport import TransportResult
 from analysis.verdicts import AgentVerdict, Verdict
 from core.errors import unknown_name
 from core.results import Skipped
+from probes.attribution_maps import CandidateAttributions
 from probes.candidates import ProbeChoice
+from probes.transport import ProbeTransport
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,9 @@ class AgentResult:
     candidates: tuple[CandidateResult, ...]
     train_shift: float | None = None
     probe_scores: pd.DataFrame | None = field(default=None, compare=False)
-    probe_transport: Any = None  # probes.ProbeTransport
-    attribution: Any = None  # probes' attribution summary, or Skipped
-    steering: Any = None  # the retargeting section, or Skipped
+    probe_transport: ProbeTransport | None = None
+    attribution: CandidateAttributions | Skipped | None = None
+    steering: SteeringSection | Skipped | None = None
     kind: str | None = None
     planted_goal: str | None = None
 
@@ -196,7 +199,7 @@ class AgentResult:
         for key in ("probe_transport", "attribution", "steering"):
             section = getattr(self, key)
             if section is not None:
-                out[key] = section.to_dict() if hasattr(section, "to_dict") else section
+                out[key] = section.to_dict()
         if self.kind is not None:
             out["kind"] = self.kind
         if self.planted_goal is not None:

@@ -131,7 +131,7 @@ def _stage_progress(bar: Progress, console: Console | None = None):
 
 def _cmd_train(args, console: Console) -> int:
     from mesaprobe.config import AgentConfig
-    from mesaprobe.pipeline import train_stage
+    from mesaprobe.stages import train_stage
 
     cfg = AgentConfig(name=args.name, train_shift=args.shift, total_timesteps=args.timesteps, seed=args.seed)
     with _progress_bar(console) as bar:
@@ -150,7 +150,7 @@ def _cmd_train(args, console: Console) -> int:
 
 def _cmd_collect(args, console: Console) -> int:
     from mesaprobe.config import CollectConfig
-    from mesaprobe.pipeline import collect_stage
+    from mesaprobe.stages import collect_stage
     from training import load_agent
 
     cfg = CollectConfig(
@@ -174,7 +174,7 @@ def _cmd_collect(args, console: Console) -> int:
 
 def _cmd_probe(args, console: Console) -> int:
     from mesaprobe.config import ProbeConfig
-    from mesaprobe.pipeline import probe_stage
+    from mesaprobe.stages import probe_stage
     from probes import RolloutDataset
 
     cfg = ProbeConfig(kind=args.kind, alpha=args.alpha, n_folds=args.n_folds)
@@ -191,7 +191,8 @@ def _cmd_probe(args, console: Console) -> int:
 
 def _cmd_test(args, console: Console) -> int:
     from mesaprobe.config import TransportConfig
-    from mesaprobe.pipeline import report_stage, verdict_stage
+    from mesaprobe.pipeline import report_stage
+    from mesaprobe.stages import verdict_stage
     from probes import CandidateProbes
 
     cfg = TransportConfig(

@@ -1,7 +1,8 @@
-"""Wire the stages of a study: train -> collect -> probe -> test -> report.
+"""Wire the stages of a study (`mesaprobe.stages`) into one run: every agent through every stage, then the report.
 
-Each stage is a function that reads and writes a run directory, so `mesaprobe study` and the
-one-stage commands (`mesaprobe train|collect|probe|test`) share the same code.
+`run_study` checks the config before minutes of training, runs the stages per agent, and writes
+`report.json`, `report.html`, the figures and `timing.json`; `report_stage` renders the typed
+results into them.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import pandas as pd
 
 import envs
@@ -22,44 +22,31 @@ import training
 from analysis import figures
 from analysis.report import write_report
 from analysis.results import AgentResult, StudyReport
-from analysis.study import analyse_agent, behaviour_by_regime
+from analysis.study import behaviour_by_regime
 from analysis.sweep import ShiftSweep
-from core.errors import ConfigError, DataError, UnknownNameError, suggest, unknown_name
+from core.errors import ConfigError, suggest, unknown_name
 from core.io import write_json_atomic, write_text_atomic
-from mesaprobe.agents import build_agent, save_agent_description
-from mesaprobe.config import (
-    AgentConfig,
-    CollectConfig,
-    ProbeConfig,
-    SteeringConfig,
-    StudyConfig,
-    TransportConfig,
-    dump_config,
-)
+from mesaprobe.agents import build_agent
+from mesaprobe.config import StudyConfig, dump_config
 from mesaprobe.plugins import load_plugins
+from mesaprobe.stages import (
+    AgentAnalysis,
+    ProgressFn,
+    agent_stage,
+    attribution_stage,
+    collect_stage,
+    noop,
+    probe_stage,
+    probe_transport_stage,
+    steering_stage,
+    verdict_stage,
+)
 from probes import (
-    CandidateProbes,
-    ProbeTransport,
-    RolloutDataset,
-    attribution_figure,
-    candidate_attributions,
-    collect,
-    probe_candidates,
-    probe_transport,
     resolve_modules,
 )
 from probes.retargeting import (
     cell_objects,
-    goal_probe,
-    retarget,
-    retargeting_rate,
-    retargeting_reading,
-    select_scale,
-    summarize_retargeting,
 )
-
-# progress(stage_key, description, completed, total)
-ProgressFn = Callable[[str, str, float, float], None]
 
 
 @dataclass(frozen=True)
@@ -85,253 +72,6 @@ class StudyResult:
     def _repr_html_(self) -> str:
         parts = "".join(f"<li>{a._repr_html_()}</li>" for a in self.agents)
         return f"<b>Study</b> {self.report.get('study', '')} in <code>{self.out}</code><ul>{parts}</ul>"
-
-
-@dataclass(frozen=True)
-class AgentAnalysis:
-    """One agent's typed result and the inputs of its figures (probes, attribution heatmaps, steering rates)."""
-
-    result: AgentResult
-    probes: CandidateProbes
-    attribution_png: bytes | None = None
-    steering_rates: pd.DataFrame | None = None
-
-
-def _noop(*_args) -> None:
-    return None
-
-
-def train_stage(
-    agent_cfg: AgentConfig,
-    *,
-    env: str,
-    env_kwargs: dict[str, Any],
-    seed: int,
-    device: str,
-    out: Path,
-    progress: ProgressFn = _noop,
-) -> training.SB3Agent:
-    """Train one agent and save it to `out` (safetensors + JSON)."""
-    key, total = f"train:{agent_cfg.name}", agent_cfg.total_timesteps
-    progress(key, f"train {agent_cfg.name} (shift {agent_cfg.train_shift:g})", 0, total)
-    agent = training.train(
-        env,
-        shift=agent_cfg.train_shift,
-        total_timesteps=total,
-        seed=seed if agent_cfg.seed is None else agent_cfg.seed,
-        settings=agent_cfg.ppo_settings(),
-        env_kwargs=env_kwargs,
-        device=device,
-        out=out,
-        name=agent_cfg.name,
-        progress=lambda n, _r: progress(key, "", min(n, total), total),
-    )
-    progress(key, "", total, total)
-    return agent
-
-
-def agent_stage(
-    agent_cfg: AgentConfig,
-    *,
-    env: str,
-    env_kwargs: dict[str, Any],
-    seed: int,
-    device: str,
-    out: Path,
-    progress: ProgressFn = _noop,
-    built: training.Agent | None = None,
-) -> training.Agent:
-    """The study's agent: trained here (`sb3`), or built and described in `out/agent.json` (planted, torch)."""
-    if agent_cfg.trained:
-        return train_stage(
-            agent_cfg, env=env, env_kwargs=env_kwargs, seed=seed, device=device, out=out, progress=progress
-        )
-    agent = built or build_agent(agent_cfg, env=env, env_kwargs=env_kwargs, device=device, seed=seed)
-    save_agent_description(agent_cfg, out, env=env, env_kwargs=env_kwargs)
-    return agent
-
-
-def collect_stage(
-    agent,
-    cfg: CollectConfig,
-    *,
-    env: str,
-    env_kwargs: dict[str, Any],
-    seed: int,
-    name: str,
-    out: Path,
-    progress: ProgressFn = _noop,
-) -> RolloutDataset:
-    """Collect `cfg.n_episodes` episodes at each shift and save the dataset to `out`."""
-    key, total = f"collect:{name}", cfg.n_episodes * len(cfg.shifts)
-    progress(key, f"collect {name}", 0, total)
-    data = collect(
-        agent,
-        env,
-        shift=list(cfg.shifts),
-        n_episodes=cfg.n_episodes,
-        layers=cfg.layers,
-        seed=seed,
-        n_envs=cfg.n_envs,
-        run=name,
-        env_kwargs=env_kwargs,
-        progress=lambda n: progress(key, "", n, total),
-    )
-    data.save(out)
-    return data
-
-
-def probe_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path) -> CandidateProbes:
-    """Fit the candidate probes and save them (`episodes.parquet`, `probe_scores.parquet`, `probes.json`) to `out`."""
-    probes = probe_candidates(data, kind=cfg.kind, alpha=cfg.alpha, n_folds=cfg.n_folds, seed=seed)
-    probes.save(out)
-    return probes
-
-
-def probe_transport_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path) -> ProbeTransport | None:
-    """Score every probe at every shift (`probes.probe_transport`) and save `probe_transport.json` to `out`."""
-    if not cfg.transport or data.table["shift"].nunique() < 2:
-        return None
-    result = probe_transport(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed)
-    write_json_atomic(out / "probe_transport.json", result.to_dict())
-    return result
-
-
-def attribution_stage(
-    agent, data: RolloutDataset, probes: CandidateProbes, cfg: ProbeConfig, obs_space: gym.Space, channels, *, seed: int
-) -> tuple[dict[str, Any], bytes | None]:
-    """Captum heatmaps of where each candidate's read-out and the action look (`probes.candidate_attributions`)."""
-    shape = obs_space.shape
-    if not cfg.attribution or shape is None or len(shape) != 3:
-        return {"skipped": "off, or the observation is not a (C, H, W) grid"}, None
-    channels = list(channels) or [f"channel {k}" for k in range(shape[0])]
-    summary, heatmaps, example = candidate_attributions(
-        agent, data, probes.best_site, shape, channels, alpha=cfg.alpha, seed=seed
-    )
-    png = attribution_figure(heatmaps, example, channels=channels) if heatmaps else None
-    return summary, png
-
-
-def steering_stage(
-    agent: training.Agent,
-    cfg: SteeringConfig | None,
-    *,
-    name: str,
-    planted: bool,
-    env: str,
-    env_kwargs: dict[str, Any],
-    seed: int,
-    out: Path,
-) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Retarget `agent` along a spatial probe of `cfg.goal` (`probes.retargeting`); write `steering.json` and an example edit.
-
-    The strength is chosen on `cfg.n_select_episodes` mazes of their own and reported on
-    `cfg.n_episodes` others. What the data cannot support (no module, a site that is not maps on
-    the grid, a probe that reads no goal, no maze with a target) is a skipped section with the
-    reason, not a failed study.
-    """
-    if cfg is None:
-        return {
-            "skipped": "off; set probe.steering.goal to an object with a cell (e.g. cheese) to retarget agents"
-        }, None
-    site = cfg.site_for(name, planted)
-    try:
-        resolve_modules(agent, [site])
-    except UnknownNameError:
-        return {"site": site, "skipped": f"the agent has no module {site!r}; name one in probe.steering.sites"}, None
-    if getattr(agent, "recurrent", False):
-        return {"site": site, "skipped": "a recurrent agent; retargeting rolls out feed-forward agents"}, None
-    common = {"shift": cfg.shift, "env_kwargs": env_kwargs}
-    try:
-        gp = goal_probe(
-            agent, env, site, cfg.goal, n_episodes=cfg.probe_episodes, kernel=cfg.kernel, alpha=cfg.probe_alpha,
-            seed=seed, **common,
-        )  # fmt: skip
-        head = {
-            "goal": cfg.goal,
-            "site": site,
-            "kernel": cfg.kernel,
-            "probe_accuracy": gp.accuracy,
-            "chance": gp.chance,
-        }
-        if gp.accuracy < cfg.min_accuracy:
-            why = f"held-out accuracy {gp.accuracy:.2f} < probe.steering.min_accuracy {cfg.min_accuracy:g}"
-        elif gp.probe.margin_ <= 0:
-            why = f"its weights single out no cell: margin {gp.probe.margin_:.3g}"
-        else:
-            why = ""
-        if why:
-            return {
-                **head,
-                "skipped": f"the probe reads no {cfg.goal} ({why}; chance {gp.chance:.3f}): no represented "
-                f"{cfg.goal} to move",
-            }, None
-        scale, _ = select_scale(
-            agent, env, gp.probe, site, goal=cfg.goal, scales=cfg.scales, n_episodes=cfg.n_select_episodes, seed=seed,
-            **common,
-        )  # fmt: skip
-        rates = retargeting_rate(
-            agent, env, gp.probe, site, goal=cfg.goal, scales=cfg.scales, n_episodes=cfg.n_episodes,
-            n_controls=cfg.n_controls, seed=seed, **common,
-        )  # fmt: skip
-    except DataError as err:
-        return {"site": site, "skipped": str(err)}, None
-    summary = summarize_retargeting(rates, scale)
-    maze = rates.attrs["mazes"][0]
-    example = retarget(gp.probe, site, source=tuple(maze["goal"]), target=tuple(maze["target"]), scale=scale)
-    example.save(out / "steering_example.json")
-    entry = {
-        **head,
-        "margin": gp.probe.margin_,
-        "n_select_episodes": cfg.n_select_episodes,
-        **summary,
-        "rates": rates.to_dict("records"),  # NaN scales of the scale-free rows are written as null
-        "mazes": rates.attrs["mazes"],
-        "example": {"file": f"agents/{name}/steering_example.json", "maze_seed": maze["seed"]},
-        "reading": retargeting_reading(name, cfg.goal, site, gp.accuracy, summary),
-    }
-    write_json_atomic(out / "steering.json", entry)
-    return entry, rates
-
-
-def verdict_stage(
-    name: str,
-    probes: CandidateProbes,
-    cfg: TransportConfig,
-    *,
-    seed: int,
-    train_shift: float | None = None,
-    transport: ProbeTransport | None = None,
-) -> AgentAnalysis:
-    """Mesa condition, transport test per candidate and the agent verdict.
-
-    With `transport`, each candidate's probe gets `flags`: the reasons (if any) to distrust
-    conclusions that condition on it, and the result gets `probe_transport` (scores per shift).
-    """
-    choices = {}
-    for cand in probes.candidates:
-        choice = probes.choice(cand)
-        if choice is not None and transport is not None:
-            choice = dataclasses.replace(choice, flags=tuple(transport.flagged(cand, choice.site)))
-        if choice is not None:
-            choices[cand] = choice
-    result = analyse_agent(
-        name,
-        probes.y_m,
-        probes.candidates,
-        probe_choices=choices,
-        method=cfg.method,
-        device=cfg.device,
-        alpha=cfg.alpha,
-        margin=cfg.margin,
-        mesa_threshold=cfg.mesa_threshold,
-        diagram=cfg.diagram(),
-        sweep_grid=cfg.sweep_grid,
-        sweep_repeats=cfg.sweep_repeats,
-        seed=seed,
-    )
-    result = result.with_sections(train_shift=train_shift, probe_scores=probes.scores, probe_transport=transport)
-    return AgentAnalysis(result=result, probes=probes)
 
 
 def report_stage(
@@ -403,7 +143,7 @@ def report_stage(
             )
     steered = {a.result.name: a.steering_rates for a in analyses if a.steering_rates is not None}
     if steered:
-        goal = next(a.result.steering["goal"] for a in analyses if a.steering_rates is not None)
+        goal = next(a.result.steering.goal for a in analyses if a.steering_rates is not None)
         figs["steering"] = (
             figures.retargeting_figure(steered, goal=goal),
             f"Reading: the red line is how often an edit along the {goal} probe takes the agent to a cell off its way "
@@ -428,7 +168,7 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     agent `agents/<name>/` (`policy.safetensors`, `agent.json`, `rollouts/`, `episodes.parquet`,
     `probe_scores.parquet`).
     """
-    progress = progress or _noop
+    progress = progress or noop
     out = Path(out)
     load_plugins(config.plugins)
     # Fail fast, before minutes of training: bad env id or kwargs, layer names that do not exist,

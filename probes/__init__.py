@@ -1,15 +1,13 @@
 """Reading the agent: activation capture, rollout collection, probes, probe transport, attribution, steering, retargeting."""
 
-from probes.attribution import (
-    ReadoutModule,
-    attribute_inputs,
-    attribute_neurons,
-    attribution_figure,
+from probes.attribution import ReadoutModule, attribute_inputs, attribute_neurons, linear_readout
+from probes.attribution_maps import (
+    CandidateAttributions,
+    TargetAttribution,
     candidate_attributions,
     cell_heatmap,
     channel_breakdown,
     channel_heatmaps,
-    linear_readout,
     top_cells,
 )
 from probes.candidates import CONTROL_SITE, CandidateProbes, ProbeChoice, cross_fit, probe_candidates
@@ -17,7 +15,7 @@ from probes.collect import collect
 from probes.dataset import RolloutDataset
 from probes.estimators import LinearProbe, MLPProbe, probe_score
 from probes.hooks import ActivationCache, capture, count_hooks, resolve_modules
-from probes.retargeting import GoalProbe, goal_probe, pick_target, retarget, retargeting_rate, summarize_retargeting
+from probes.retargeting import GoalProbe, goal_probe, pick_target, retarget, retargeting_rate
 from probes.spatial import SpatialProbe
 from probes.steering import Intervention, random_control, steer, steer_rows, steering_rate
 from probes.transport import ProbeTransport, probe_transport
@@ -25,6 +23,7 @@ from probes.transport import ProbeTransport, probe_transport
 __all__ = [
     "CONTROL_SITE",
     "ActivationCache",
+    "CandidateAttributions",
     "CandidateProbes",
     "ProbeChoice",
     "GoalProbe",
@@ -35,9 +34,9 @@ __all__ = [
     "ReadoutModule",
     "RolloutDataset",
     "SpatialProbe",
+    "TargetAttribution",
     "attribute_inputs",
     "attribute_neurons",
-    "attribution_figure",
     "candidate_attributions",
     "capture",
     "cell_heatmap",
@@ -59,6 +58,5 @@ __all__ = [
     "steer",
     "steer_rows",
     "steering_rate",
-    "summarize_retargeting",
     "top_cells",
 ]

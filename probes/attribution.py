@@ -8,8 +8,8 @@ module `obs -> probe logit`, so captum's attribution classes apply to it:
   probe read-out (`IntegratedGradients`, `Saliency`, `InputXGradient`);
 - `attribute_neurons`: the site's neurons ranked by how much they drive `Y_m`
   (`LayerIntegratedGradients`, or `LayerConductance`);
-- `cell_heatmap`, `top_cells`, `channel_breakdown`: summaries for reports, and
-  `attribution_figure`: heatmaps on the grid as PNG bytes.
+- summaries of them for reports live in `probes.attribution_maps`, their figure in
+  `analysis.figures.attribution_figure`.
 
 Agents need a differentiable `policy_logits(obs)` (see `training.Agent`). Modules that declare a
 `nondifferentiable` reason (the planted planners' value iteration, say) make input attributions
@@ -20,8 +20,6 @@ activation space and stay valid there. captum and matplotlib are imported on fir
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,13 +42,7 @@ __all__ = [
     "ReadoutModule",
     "attribute_inputs",
     "attribute_neurons",
-    "attribution_figure",
-    "candidate_attributions",
-    "cell_heatmap",
-    "channel_breakdown",
-    "channel_heatmaps",
     "linear_readout",
-    "top_cells",
 ]
 
 
@@ -251,17 +243,20 @@ def _refuse_blocked(agent, what: str, trace: _Trace) -> None:
 def _parse_target(agent, target) -> ReadoutModule | None:
     if isinstance(target, str) and target == "action":
         return None
-    if isinstance(target, (tuple, list)) and len(target) in (3, 4) and target[0] == "probe":
-        _, site, weight, *bias = target
-        return ReadoutModule(agent, site, weight, bias[0] if bias else 0.0)
-    raise ConfigError(f"target must be 'action' or ('probe', site, weight, bias); got {target!r}.")
+    if isinstance(target, ReadoutModule):
+        if target.agent is not agent:
+            raise ConfigError("the ReadoutModule target reads another agent; build it on the agent you attribute.")
+        return target
+    raise ConfigError(
+        f"target must be 'action' or a ReadoutModule(agent, site, weight, bias); got {type(target).__name__}."
+    )
 
 
 def attribute_inputs(
     agent,
     obs,
     *,
-    target: str | tuple = "action",
+    target: str | ReadoutModule = "action",
     method: str = "integrated_gradients",
     baseline=None,
     n_steps: int = 32,
@@ -271,8 +266,8 @@ def attribute_inputs(
 
     `obs` is a batch `(B, C, H, W)` (or one `(C, H, W)`), numpy or torch. `target="action"`
     attributes the logit of the action the agent would choose (argmax of `policy_logits`) in each
-    row; `("probe", site, weight, bias)` the probe logit `w . a + b` of `site` (see
-    `ReadoutModule`, `linear_readout`). `method`: `"integrated_gradients"` (from `baseline`,
+    row; a `ReadoutModule(agent, site, weight, bias)` the probe logit `w . a + b` of `site` (see
+    `linear_readout`). `method`: `"integrated_gradients"` (from `baseline`,
     default all-zeros, in `n_steps` steps; rows sum to target(obs) - target(baseline)),
     `"saliency"` (|gradient|, captum's default `abs=True`) or `"input_x_gradient"`. Deterministic:
     the same inputs give the same attributions.
@@ -379,199 +374,3 @@ def attribute_neurons(
     table = table.sort_values(["mean_abs", "neuron"], ascending=[False, True], kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table if top_k is None else table.head(top_k).reset_index(drop=True)
-
-
-def _check_attr(attr, channels: Sequence[str] | None) -> np.ndarray:
-    a = np.asarray(attr, dtype=np.float64)
-    if a.ndim == 3:
-        a = a[None]
-    if a.ndim != 4:
-        raise ConfigError(f"attributions are (B, C, H, W) or (C, H, W); got shape {a.shape}.")
-    if channels is not None and len(channels) != a.shape[1]:
-        raise ConfigError(f"{len(channels)} channel names for attributions with {a.shape[1]} channels.")
-    return a
-
-
-def cell_heatmap(attr, channels: Sequence[str] | None = None) -> np.ndarray:
-    """`(H, W)`: mean over the batch of |attribution|, summed over channels (how much each cell matters)."""
-    return np.abs(_check_attr(attr, channels)).sum(axis=1).mean(axis=0)
-
-
-def top_cells(heatmap, k: int = 5) -> pd.DataFrame:
-    """The `k` cells of an `(H, W)` heatmap with the largest values: `rank`, `row`, `col`, `value`, `share`.
-
-    `share` is the cell's fraction of the map's total; ties go to the earlier cell in row-major order.
-    """
-    h = np.asarray(heatmap, dtype=np.float64)
-    if h.ndim != 2:
-        raise ConfigError(f"a heatmap is (H, W); got shape {h.shape}.")
-    if k < 1:
-        raise ConfigError(f"k must be >= 1, got {k}.")
-    flat = h.reshape(-1)
-    idx = np.argsort(-flat, kind="stable")[:k]
-    total = float(np.abs(flat).sum())
-    rows, cols = np.unravel_index(idx, h.shape)
-    return pd.DataFrame(
-        {
-            "rank": np.arange(1, len(idx) + 1),
-            "row": rows.astype(int),
-            "col": cols.astype(int),
-            "value": flat[idx],
-            "share": flat[idx] / total if total > 0 else np.zeros(len(idx)),
-        }
-    )
-
-
-def channel_heatmaps(attr, channels: Sequence[str]) -> dict[str, np.ndarray]:
-    """`{channel: (H, W)}`: mean over the batch of |attribution| in each channel."""
-    a = np.abs(_check_attr(attr, channels)).mean(axis=0)
-    return {name: a[c] for c, name in enumerate(channels)}
-
-
-def channel_breakdown(attr, channels: Sequence[str]) -> pd.DataFrame:
-    """One row per channel: `total` |attribution| (batch mean), its `share`, and the channel's top cell."""
-    maps = channel_heatmaps(attr, channels)
-    grand = sum(float(m.sum()) for m in maps.values())
-    rows = []
-    for name, m in maps.items():
-        r, c = np.unravel_index(int(np.argmax(m)), m.shape)
-        total = float(m.sum())
-        rows.append(
-            {
-                "channel": name,
-                "total": total,
-                "share": total / grand if grand > 0 else 0.0,
-                "top_row": int(r),
-                "top_col": int(c),
-                "top_value": float(m[r, c]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def attribution_figure(
-    heatmaps: Mapping[str, np.ndarray],
-    obs_example=None,
-    *,
-    channels: Sequence[str] | None = None,
-    cmap: str = "magma",
-) -> bytes:
-    """Heatmaps `{title: (H, W)}` on the grid, one panel each, as PNG bytes (matplotlib Agg, no pyplot).
-
-    With `obs_example` `(C, H, W)` a first panel shows the observation (each cell coloured by its
-    last active channel) and every heatmap marks the object cells with their channel's initial
-    (`channels` names them; walls, the first channel named `wall`, are left unmarked).
-    """
-    from matplotlib.figure import Figure
-
-    if not heatmaps:
-        raise ConfigError("attribution_figure needs at least one heatmap.")
-    maps = {str(t): np.asarray(h, dtype=np.float64) for t, h in heatmaps.items()}
-    shapes = {h.shape for h in maps.values()}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ConfigError(f"heatmaps must all be (H, W) of one shape; got {sorted(shapes)}.")
-    shape = next(iter(shapes))
-    ob = None
-    if obs_example is not None:
-        ob = np.asarray(obs_example, dtype=np.float64)
-        if ob.ndim != 3 or ob.shape[1:] != shape:
-            raise ConfigError(f"obs_example must be (C, {shape[0]}, {shape[1]}); got shape {ob.shape}.")
-        if channels is not None and len(channels) != ob.shape[0]:
-            raise ConfigError(f"{len(channels)} channel names for an observation with {ob.shape[0]} channels.")
-    names = (
-        list(channels) if channels is not None else ([f"c{i}" for i in range(ob.shape[0])] if ob is not None else [])
-    )
-    n = len(maps) + (ob is not None)
-    h, w = shape
-    panel_w = max(2.2, min(5.0, 0.32 * w + 0.8))
-    fig = Figure(figsize=(panel_w * n, max(2.0, 0.32 * h + 1.0)))
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    k = 0
-    if ob is not None:
-        active = ob > 0.5
-        # Each cell shows its last active channel (objects are listed after walls); -1 = empty.
-        label = np.where(active.any(axis=0), ob.shape[0] - 1 - np.argmax(active[::-1], axis=0), -1)
-        import matplotlib.colors as mcolors
-
-        colours = ["#ffffff", *[f"C{i % 10}" for i in range(ob.shape[0])]]
-        axes[0].imshow(label + 1, cmap=mcolors.ListedColormap(colours), vmin=-0.5, vmax=ob.shape[0] + 0.5)
-        handles = [axes[0].scatter([], [], marker="s", color=f"C{i % 10}", label=names[i]) for i in range(ob.shape[0])]
-        axes[0].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.02), ncol=2)
-        axes[0].set_title("observation", fontsize=9)
-        k = 1
-    marks: dict[tuple[int, int], str] = {}
-    if ob is not None:
-        for c, name in enumerate(names):
-            if name == "wall":
-                continue
-            for r, col in zip(*np.nonzero(ob[c] > 0.5), strict=True):
-                marks[(int(r), int(col))] = marks.get((int(r), int(col)), "") + name[:1].upper()
-    for ax, (title, m) in zip(axes[k:], maps.items(), strict=True):
-        im = ax.imshow(m, cmap=cmap, vmin=0.0 if m.min() >= 0 else None)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-        for (r, col), letter in marks.items():
-            ax.text(col, r, letter, ha="center", va="center", fontsize=7, color="cyan", fontweight="bold")
-        ax.set_title(title, fontsize=9)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
-
-
-def candidate_attributions(
-    agent,
-    data,
-    best_site: Mapping[str, str],
-    obs_shape: tuple[int, int, int],
-    channels: Sequence[str],
-    *,
-    n_obs: int = 64,
-    top_k: int = 5,
-    alpha: float = 1.0,
-    seed: int = 0,
-) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray | None]:
-    """Where each candidate's read-out (and the action) looks in the first observation of episodes.
-
-    For every candidate a logistic probe is fitted on all episodes' first-step activations at its
-    `best_site` (the study's site), and integrated gradients attribute its logit, and the chosen
-    action's logit, to input cells on up to `n_obs` first observations of `data` (a
-    `RolloutDataset` that stored site `obs`). Returns `(summary, heatmaps, example_obs)`:
-    `summary[name]` holds `site`, `top_cells` and `channels` (records), or `skipped` with the reason
-    (a non-differentiable agent, a one-class label); `heatmaps[title]` the `(H, W)` maps.
-    """
-    from probes.estimators import LinearProbe
-
-    first = data.first_steps()
-    if "obs" not in first.activations:
-        return {"skipped": "the rollouts did not store observations"}, {}, None
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(len(first), size=min(n_obs, len(first)), replace=False))
-    obs = first.site("obs")[rows].reshape(-1, *obs_shape)
-    episodes = data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()]
-    summary: dict[str, Any] = {}
-    heatmaps: dict[str, np.ndarray] = {}
-    targets: list[tuple[str, Any, str | None]] = [("action", "action", None)]
-    for cand, site in best_site.items():
-        y = episodes[f"achieved_{cand}"].to_numpy(float)
-        if y.min() == y.max():
-            summary[cand] = {"site": site, "skipped": f"{cand} is {'always' if y[0] else 'never'} achieved: no probe"}
-            continue
-        probe = LinearProbe("logistic", alpha=alpha).fit(first.site(site), y)
-        w, b = linear_readout(probe)
-        targets.append((cand, ("probe", site, w, b), site))
-    for name, target, site in targets:
-        try:
-            attr = attribute_inputs(agent, obs, target=target)
-        except AgentError as err:
-            summary[name] = {"site": site, "skipped": str(err)}
-            continue
-        heat = cell_heatmap(attr)
-        heatmaps[f"{name}" if site is None else f"{name} (probe at {site})"] = heat
-        summary[name] = {
-            "site": site,
-            "top_cells": top_cells(heat, top_k).to_dict(orient="records"),
-            "channels": channel_breakdown(attr, channels).to_dict(orient="records"),
-        }
-    return summary, heatmaps, obs[0]

@@ -406,50 +406,6 @@ def best_scale(rates: pd.DataFrame) -> float:
     return float(steered.iloc[0]["scale"])
 
 
-def summarize_retargeting(rates: pd.DataFrame, scale: float | None = None) -> dict[str, Any]:
-    """Steered and its controls at `scale`, with the scale-free rows and 95 % intervals.
-
-    Pass the scale chosen on other mazes (`select_scale`); without it the best scale of `rates`
-    itself is taken, which flatters the steered rate (the maximum of several noisy rates).
-    """
-    chosen = best_scale(rates) if scale is None else float(scale)
-    at = rates[np.isclose(rates["scale"].astype(float), chosen)]
-    steered = at[at["condition"] == STEERED]
-    if steered.empty:
-        raise DataError(
-            f"the table has no 'steered' row at scale {chosen:g}; scales: {sorted(rates['scale'].dropna())}."
-        )
-    controls = at[at["condition"].str.startswith(CONTROL)]["success_rate"]
-    flat = rates[rates["scale"].isna()].set_index("condition")
-    row = steered.iloc[0]
-    out = {
-        "scale": chosen,
-        "scale_chosen_on_these_mazes": scale is None,
-        "steered": float(row["success_rate"]),
-        "steered_ci": [float(row["ci_low"]), float(row["ci_high"])],
-        "control_mean": float(controls.mean()) if len(controls) else None,
-        "control_max": float(controls.max()) if len(controls) else None,
-        "control_ci_high": float(at[at["condition"].str.startswith(CONTROL)]["ci_high"].max())
-        if len(controls)
-        else None,
-        "unsteered": float(flat.loc[UNSTEERED, "success_rate"]),
-        "goal_moved": float(flat.loc[MOVED, "success_rate"]) if MOVED in flat.index else None,
-        "n_episodes": int(row["n_episodes"]),
-    }
-    solv = row.get("success_rate_solvable")
-    if solv is not None and not pd.isna(solv):
-        ctl = at[at["condition"].str.startswith(CONTROL)]["success_rate_solvable"].astype(float)
-        out["solvable"] = {
-            "n_episodes": int(row["n_solvable"]),
-            "steered": float(solv),
-            "control_mean": float(ctl.mean()) if len(ctl) else None,
-            "control_max": float(ctl.max()) if len(ctl) else None,
-            "unsteered": float(rates.loc[rates["condition"] == UNSTEERED, "success_rate_solvable"].iloc[0]),
-            "goal_moved": float(rates.loc[rates["condition"] == MOVED, "success_rate_solvable"].iloc[0]),
-        }
-    return out
-
-
 def select_scale(
     agent: Any,
     env: EnvSpec,
@@ -465,7 +421,7 @@ def select_scale(
     """Choose the edit strength on mazes of its own (seed `seed + 1`), steered only; returns `(scale, rates)`.
 
     Report the steered rate at that scale on other mazes (`retargeting_rate(seed=seed)`,
-    `summarize_retargeting(rates, scale)`), so that picking the best of several strengths does not
+    `analysis.summarize_retargeting(rates, scale)`), so that picking the best of several strengths does not
     inflate it.
     """
     rates = retargeting_rate(
@@ -473,45 +429,6 @@ def select_scale(
         references=False, **kwargs,
     )  # fmt: skip
     return best_scale(rates), rates
-
-
-def retargeting_reading(agent: str, goal: str, site: str, accuracy: float, summary: dict[str, Any]) -> str:
-    """One line saying what the retargeting numbers mean for `agent`."""
-    ctl = (
-        ""
-        if summary["control_mean"] is None
-        else f"; random edits of the same norm {summary['control_mean']:.2f} (at most {summary['control_max']:.2f})"
-    )
-    moved = summary["goal_moved"]
-    lo, hi = summary["steered_ci"]
-    chosen = "" if summary.get("scale_chosen_on_these_mazes") else ", chosen on other mazes"
-    line = (
-        f"Steering {agent} along its {goal} probe at {site} (held-out accuracy {accuracy:.2f}) takes it to the target "
-        f"cell in {summary['steered']:.2f} [{lo:.2f}, {hi:.2f}] of {summary['n_episodes']} mazes at strength "
-        f"{summary['scale']:g}{chosen}{ctl}; "
-        f"unsteered {summary['unsteered']:.2f}"
-        + ("" if moved is None else f"; with the {goal} moved there in its observation {moved:.2f}")
-        + "."
-    )
-    solv = summary.get("solvable")
-    if solv and solv["n_episodes"]:
-        line += (
-            f" In the {solv['n_episodes']} mazes where it walks to the target with the {goal} moved there (another "
-            f"rollout, its own action noise), the edit "
-            f"takes it there in {solv['steered']:.2f}"
-            + ("" if solv["control_max"] is None else f" (random edits at most {solv['control_max']:.2f})")
-            + "."
-        )
-    ceiling = moved if moved is not None else 1.0
-    if ceiling < 0.5:
-        return line + (
-            f" Even with the {goal} moved there in its observation the agent walks to these cells in only "
-            f"{ceiling:.2f} of the mazes, so the {goal} is not what mainly drives it, however well it is "
-            f"represented: a probe that reads a goal says nothing yet about pursuing it."
-        )
-    if summary["steered"] >= 0.8 * ceiling and summary["steered"] - (summary["control_max"] or 0.0) >= 0.3:
-        return line + f" The probed {goal} location is causal for where the agent goes."
-    return line + f" The probe direction moves the agent less often than the {goal} itself does."
 
 
 __all__ = [
@@ -525,10 +442,8 @@ __all__ = [
     "goal_probe",
     "pick_target",
     "retarget",
-    "retargeting_reading",
     "select_scale",
     "best_scale",
     "retargeting_rate",
     "site_grid",
-    "summarize_retargeting",
 ]

@@ -8,13 +8,13 @@ from torch import nn
 import envs
 import probes
 import training
+from analysis.figures import attribution_figure
 from envs import AgentError, ConfigError, DataError, UnknownNameError
 from probes import (
     LinearProbe,
     ReadoutModule,
     attribute_inputs,
     attribute_neurons,
-    attribution_figure,
     cell_heatmap,
     channel_breakdown,
     count_hooks,
@@ -127,8 +127,8 @@ def test_probe_reading_one_neuron_ranks_it_first(reader, reader_obs):
 def test_probe_input_attributions_satisfy_completeness(reader, reader_obs):
     agent, _ = reader
     weight = np.linspace(-1, 1, N_HIDDEN)
-    attr = attribute_inputs(agent, reader_obs, target=("probe", "hidden", weight, -0.2), n_steps=64)
     readout = ReadoutModule(agent, "hidden", weight, -0.2)
+    attr = attribute_inputs(agent, reader_obs, target=readout, n_steps=64)
     with torch.no_grad():
         x = torch.as_tensor(reader_obs)
         delta = (readout(x) - readout(torch.zeros_like(x))).numpy()
@@ -141,7 +141,7 @@ def test_planted_agent_goal_site_attributes_to_the_coin_and_planning_is_refused(
     weight = np.zeros(9 * 13)
     weight[r * 13 + c] = 1.0
     # `goal` is a 1x1 convolution selecting the coin channel: differentiable, so attributions are exact.
-    attr = attribute_inputs(agent, obs[:1], target=("probe", "goal", weight, 0.0))
+    attr = attribute_inputs(agent, obs[:1], target=ReadoutModule(agent, "goal", weight, 0.0))
     expected = np.zeros_like(obs[:1])
     expected[0, 2, r, c] = 1.0
     assert np.allclose(attr, expected, atol=1e-6)
@@ -149,7 +149,7 @@ def test_planted_agent_goal_site_attributes_to_the_coin_and_planning_is_refused(
     with pytest.raises(AgentError, match="'planner'.*not differentiable.*value iteration"):
         attribute_inputs(agent, obs[:1])
     with pytest.raises(AgentError, match="'planner'"):
-        attribute_inputs(agent, obs[:1], target=("probe", "planner", weight, 0.0))
+        attribute_inputs(agent, obs[:1], target=ReadoutModule(agent, "planner", weight, 0.0))
     with pytest.raises(AgentError, match="layer conductance"):
         attribute_neurons(agent, obs[:1], "planner", weight, method="layer_conductance")
     # Layer integrated gradients integrate in the planner's own output: distance 0 at the goal, H*W at baseline.
@@ -169,7 +169,7 @@ def test_sb3_agent_attributions_are_finite_deterministic_and_leave_no_hooks(ppo,
         attr = attribute_inputs(ppo, batch, method=method, n_steps=16)
         assert attr.shape == batch.shape and np.all(np.isfinite(attr)) and np.abs(attr).sum() > 0
     weight = np.random.default_rng(0).normal(size=64)
-    target = ("probe", "features_extractor.fc", weight, 0.1)
+    target = ReadoutModule(ppo, "features_extractor.fc", weight, 0.1)
     first = attribute_inputs(ppo, batch, target=target, n_steps=16)
     again = attribute_inputs(ppo, batch, target=target, n_steps=16)
     assert np.array_equal(first, again) and np.all(np.isfinite(first))
@@ -202,14 +202,16 @@ def test_recurrent_policy_logits_start_from_the_initial_state(reader_obs):
     stored = {k: v[0].clone() for k, v in agent._states.items()}
     assert torch.allclose(agent.policy_logits(x).detach(), fresh)
     assert all(torch.equal(agent._states[k][0], v) for k, v in stored.items())
-    attr = attribute_inputs(agent, reader_obs[:2], target=("probe", "encode", np.ones(4), 0.0))
+    attr = attribute_inputs(agent, reader_obs[:2], target=ReadoutModule(agent, "encode", np.ones(4), 0.0))
     assert attr.shape == (2, 4, 9, 13) and np.all(np.isfinite(attr))
 
 
 def test_errors_are_typed_and_leave_no_hooks(reader, reader_obs, ppo):
     agent, _ = reader
     with pytest.raises(UnknownNameError, match="hidden"):
-        attribute_inputs(agent, reader_obs, target=("probe", "hiden", np.ones(N_HIDDEN), 0.0))
+        attribute_inputs(agent, reader_obs, target=ReadoutModule(agent, "hiden", np.ones(N_HIDDEN), 0.0))
+    with pytest.raises(ConfigError, match="ReadoutModule"):
+        attribute_inputs(agent, reader_obs, target=("probe", "hidden", np.ones(N_HIDDEN), 0.0))
     with pytest.raises(ConfigError, match=f"3 entries but site 'hidden' has width {N_HIDDEN}"):
         attribute_neurons(agent, reader_obs, "hidden", np.ones(3))
     with pytest.raises(ConfigError, match="shape"):
@@ -278,4 +280,4 @@ def test_heatmap_helpers_and_figure(reader, reader_obs):
     assert png.startswith(b"\x89PNG") and len(png) > 1000
     with pytest.raises(ConfigError, match="obs_example"):
         attribution_figure({"a": heat}, reader_obs[0, :, :8])
-    assert probes.attribution_figure is attribution_figure
+    assert probes.top_cells is top_cells

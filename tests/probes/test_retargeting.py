@@ -7,6 +7,7 @@ from torch import nn
 
 import envs
 from analysis.figures import retargeting_figure
+from analysis.retargeting import summarize_retargeting
 from core.errors import ConfigError, DataError
 from probes import count_hooks
 from probes.retargeting import (
@@ -17,7 +18,6 @@ from probes.retargeting import (
     pick_target,
     retarget,
     retargeting_rate,
-    summarize_retargeting,
 )
 from probes.spatial import SpatialProbe
 from probes.steering import Intervention, steer_rows
@@ -167,14 +167,13 @@ def test_a_planted_cheese_seeker_is_retargeted_and_a_corner_seeker_has_no_cheese
     controls = rates[rates["condition"].str.startswith("random control") & (rates["scale"] == 1.0)]["success_rate"]
     assert controls.max() <= 0.3
     summary = summarize_retargeting(rates, 1.0)
-    assert (
-        summary["scale"] == 1.0 and summary["goal_moved"] == flat[MOVED] and not summary["scale_chosen_on_these_mazes"]
-    )
-    lo, hi = summary["steered_ci"]
-    assert lo <= summary["steered"] <= hi and hi - lo < 0.3  # Clopper-Pearson on 20 mazes
+    assert summary.scale == 1.0 and summary.goal_moved == flat[MOVED] and not summary.scale_chosen_on_these_mazes
+    lo, hi = summary.steered_ci
+    assert lo <= summary.steered <= hi and hi - lo < 0.3  # Clopper-Pearson on 20 mazes
     # Solvable mazes come from another moved-goal rollout (own action noise): all of them here.
-    assert summary["solvable"]["n_episodes"] == 20 and summary["solvable"]["steered"] >= 0.9
-    assert summarize_retargeting(rates)["scale_chosen_on_these_mazes"]
+    assert summary.solvable.n_episodes == 20 and summary.solvable.steered >= 0.9
+    assert summarize_retargeting(rates).scale_chosen_on_these_mazes
+    assert summary.to_dict()["solvable"]["n_episodes"] == 20
     with pytest.raises(DataError, match="no 'steered' row at scale 3"):
         summarize_retargeting(rates, 3.0)
     assert count_hooks(seeker) == 0

@@ -35,6 +35,7 @@ import pandas as pd
 from analysis.ci import ci_test
 from analysis.dowhy_ci import seeded_numpy_global
 from core.errors import ConfigError, DataError
+from core.results import Skipped
 
 Path = tuple[str, ...]
 _ARROW = re.compile(r"\s*(<->|->|<-)\s*")
@@ -72,6 +73,23 @@ class LocalTest:
 
 
 @dataclass(frozen=True)
+class Falsification:
+    """DoWhy's `falsify_graph` of the diagram: whether the data falsify it, and how many local Markov
+    conditions they violate against how many a random graph would (its permutation p-values)."""
+
+    falsified: bool | None
+    falsifiable: bool | None
+    violations: int
+    tests: int
+    p_value_violations: float | None
+    p_value_permutations_same_class: float | None
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class GraphReport:
     """Every check of a diagram: Rule 1, the path criterion, and (with data) the local tests and DoWhy's falsification."""
 
@@ -80,7 +98,7 @@ class GraphReport:
     rule1: GraphCheck
     path_criterion: list[GraphCheck]
     local_tests: list[LocalTest] = field(default_factory=list)
-    falsify: dict | None = None
+    falsify: Falsification | Skipped | None = None
 
     @property
     def reading(self) -> str:
@@ -119,7 +137,7 @@ class GraphReport:
             "rule1": self.rule1.to_dict(),
             "path_criterion": [c.to_dict() for c in self.path_criterion],
             "local_tests": [{**asdict(t), "statement": t.statement} for t in self.local_tests],
-            "falsify": self.falsify,
+            "falsify": None if self.falsify is None else self.falsify.to_dict(),
         }
 
 
@@ -273,17 +291,19 @@ class SelectionDiagram:
             tests.append(LocalTest(x, parents, float(r.p_value), bool(r.p_value <= alpha), r.method))
         return tests
 
-    def falsify(self, data: pd.DataFrame, *, alpha: float = 0.05, n_permutations: int = 20, seed: int = 0) -> dict:
+    def falsify(
+        self, data: pd.DataFrame, *, alpha: float = 0.05, n_permutations: int = 20, seed: int = 0
+    ) -> Falsification | Skipped:
         """DoWhy's `falsify_graph` on the observed diagram, with the calibrated GCM test as its CI test.
 
         Needs every node observed (a latent node makes DoWhy's local Markov conditions wrong);
-        returns `{"skipped": reason}` otherwise.
+        returns `Skipped` with the reason otherwise.
         """
         from dowhy.gcm.falsify import FalsifyConst, falsify_graph  # heavy import, only when asked
 
         self._check_data(data)
         if self.latent:
-            return {"skipped": f"latent nodes {sorted(self.latent)}: falsify_graph needs every node observed"}
+            return Skipped(f"latent nodes {sorted(self.latent)}: falsify_graph needs every node observed")
 
         def independence(x, y, z=None) -> float:
             if _constant(x) or _constant(y):
@@ -304,14 +324,14 @@ class SelectionDiagram:
         lmc = result.summary.get(FalsifyConst.VALIDATE_LMC, {})
         tpa = result.summary.get(FalsifyConst.VALIDATE_TPA, {})
         p_lmc, p_tpa = lmc.get(FalsifyConst.P_VALUE), tpa.get(FalsifyConst.P_VALUE)
-        return {
-            "falsified": None if result.falsified is None else bool(result.falsified),
-            "falsifiable": None if result.falsifiable is None else bool(result.falsifiable),
-            "violations": int(lmc.get(FalsifyConst.GIVEN_VIOLATIONS, 0)),
-            "tests": int(lmc.get(FalsifyConst.N_TESTS, 0)),
-            "p_value_violations": None if p_lmc is None else float(p_lmc),
-            "p_value_permutations_same_class": None if p_tpa is None else float(p_tpa),
-        }
+        return Falsification(
+            falsified=None if result.falsified is None else bool(result.falsified),
+            falsifiable=None if result.falsifiable is None else bool(result.falsifiable),
+            violations=int(lmc.get(FalsifyConst.GIVEN_VIOLATIONS, 0)),
+            tests=int(lmc.get(FalsifyConst.N_TESTS, 0)),
+            p_value_violations=None if p_lmc is None else float(p_lmc),
+            p_value_permutations_same_class=None if p_tpa is None else float(p_tpa),
+        )
 
     def check(
         self, data: pd.DataFrame | None = None, *, method: str = "auto", alpha: float = 0.05, groups=None, seed: int = 0

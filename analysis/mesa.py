@@ -10,7 +10,7 @@ from analysis.verdicts import AgentVerdict, Verdict
 from core.errors import ConfigError, DataError
 
 
-def mesa_condition(episodes: pd.DataFrame, candidates: Sequence[str], *, threshold: float = 0.75) -> pd.DataFrame:
+def mesa_condition(episodes: pd.DataFrame, candidates: Sequence[str], *, threshold: float = 0.7) -> pd.DataFrame:
     """Achievement rate of each candidate in each regime, and whether both reach `threshold`.
 
     `episodes` has one row per episode with columns `s` and `achieved_<cand>`. Returns one row

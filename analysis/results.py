@@ -126,6 +126,11 @@ class CandidateResult:
         )
 
 
+def _verdict_phrase(verdict: Verdict) -> str:
+    """The verdict as a predicate: "transports", "is regime-dependent", "is inconclusive"."""
+    return verdict.value if verdict == Verdict.TRANSPORTS else f"is {verdict.value}"
+
+
 @dataclass(frozen=True)
 class RegimeBehaviour:
     """What the agent did in one regime: episodes, mean base return, achievement rate per candidate."""
@@ -166,7 +171,7 @@ class AgentResult:
         eligible = [c for c in self.candidates if c.mesa.meets]
         if not eligible:
             return "no candidate is achieved at a high rate in both regimes (mesa condition unmet)"
-        return "; ".join(f"{c.name} meets the mesa condition and is {c.verdict.value}" for c in eligible)
+        return "; ".join(f"{c.name} meets the mesa condition and {_verdict_phrase(c.verdict)}" for c in eligible)
 
     @property
     def candidate_names(self) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from torch import nn
 
 import envs
 import training
+from analysis import StudyReport
 from mesaprobe import load_config, run_study
 
 HERE = Path(__file__).resolve().parent
@@ -106,7 +107,7 @@ def teach(student: nn.Module, teacher: training.TorchAgent, *, steps: int, round
     return reached / 100
 
 
-def main(out: str | Path = "runs/custom_agent", *, steps: int = 4000, n_episodes: int | None = None) -> dict:
+def main(out: str | Path = "runs/custom_agent", *, steps: int = 4000, n_episodes: int | None = None) -> StudyReport:
     """Teach `MyPolicy` to imitate the planted corner-seeker, save it, check it and run the study."""
     torch.set_num_threads(1)
     out = Path(out)
@@ -129,8 +130,8 @@ def main(out: str | Path = "runs/custom_agent", *, steps: int = 4000, n_episodes
     collect = config.collect if n_episodes is None else dataclasses.replace(config.collect, n_episodes=n_episodes)
     config = dataclasses.replace(config, agents=(mine_cfg, *config.agents[1:]), collect=collect)
     result = run_study(config, out / "study")
-    for agent in result.report["agents"]:
-        print(f"{agent['name']}: {agent['verdict']} ({agent['reason']})")
+    for agent in result.report.agents:
+        print(f"{agent.name}: {agent.verdict.value} ({agent.reason})")
     print(f"report: {result.paths['html']}")
     return result.report
 

@@ -14,9 +14,9 @@ from torch import nn
 import envs
 import training
 from core.errors import AgentError, ConfigError
-from core.io import write_json_atomic
 from mesaprobe.config import AgentConfig
 from mesaprobe.plugins import load_callable
+from training.checkpoint import write_meta
 
 
 def build_agent(
@@ -83,7 +83,6 @@ def _load_weights(module: nn.Module, path: str, where: str) -> None:
 def save_agent_description(cfg: AgentConfig, out: str | os.PathLike[str], *, env: str, env_kwargs: dict) -> Path:
     """Write `agent.json` for an agent the study did not train (how to rebuild it)."""
     meta = {
-        "format": "mesaprobe-agent/1",
         "kind": cfg.kind,
         "name": cfg.name,
         "env_id": env,
@@ -95,6 +94,4 @@ def save_agent_description(cfg: AgentConfig, out: str | os.PathLike[str], *, env
         "recurrent": cfg.recurrent,
         "torch": torch.__version__,
     }
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return write_json_atomic(out / "agent.json", meta)
+    return write_meta(out, meta)

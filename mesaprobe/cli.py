@@ -8,6 +8,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from analysis.ci import CI_METHODS
 from core.errors import MesaprobeError, MesaprobeWarning
+
+if TYPE_CHECKING:
+    from analysis.results import CandidateResult, StudyReport
 
 VERDICT_STYLE = {
     "aligned": "bold green",
@@ -31,18 +35,15 @@ def _score(x) -> str:
     return "n/a" if x is None or x != x else f"{x:.2f}"
 
 
-def _magnitude(c: dict) -> str:
-    """`rms [lower, upper]` of the conditional effect, or a dash for reports written before it existed."""
-    mag = c.get("magnitude")
-    if not mag:
-        return "–"
-    lo, hi = mag["rms_bounds"]
-    return f"{mag['rms']:.2f} [{lo:.2f}, {hi:.2f}]"
+def _magnitude(c: CandidateResult) -> str:
+    """`rms [lower, upper]` of the conditional effect."""
+    lo, hi = c.transport.magnitude_bounds
+    return f"{c.transport.magnitude:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
-def summary_table(report: dict) -> Table:
+def summary_table(report: StudyReport) -> Table:
     """The terminal summary: one row per (agent, candidate)."""
-    table = Table(title=f"mesaprobe study: {report['study']}  ({report['env']})")
+    table = Table(title=f"mesaprobe study: {report.study}  ({report.env})")
     for col, justify in [
         ("agent", "left"),
         ("verdict", "left"),
@@ -57,23 +58,23 @@ def summary_table(report: dict) -> Table:
         ("probe AUC / obs", "right"),
     ]:
         table.add_column(col, justify=justify)
-    for a in report["agents"]:
-        for k, c in enumerate(a["candidates"]):
-            m = c["mesa_condition"]
-            lo, hi = c["effect_ci"]
-            probe = c.get("probe") or {}
-            auc = " / ".join(_score(probe.get(k)) for k in ("score", "control_score")) if probe else "–"
+    for a in report.agents:
+        verdict = a.verdict.value
+        for k, c in enumerate(a.candidates):
+            m, t, probe = c.mesa, c.transport, c.probe
+            lo, hi = t.effect_ci
+            auc = "–" if probe is None else f"{_score(probe.score)} / {_score(probe.control_score)}"
             table.add_row(
-                a["name"] if k == 0 else "",
-                f"[{VERDICT_STYLE[a['verdict']]}]{a['verdict']}[/]" if k == 0 else "",
-                c["name"],
-                f"{m['rate_s0']:.2f}",
-                f"{m['rate_s1']:.2f}",
-                "✓" if m["meets"] else "✗",
-                "≤0.001" if c["p_value"] <= 0.001 else f"{c['p_value']:.3f}",  # 0.001: beyond all 999 sign flips
-                f"{c['effect']:+.2f} [{lo:+.2f}, {hi:+.2f}]",
+                a.name if k == 0 else "",
+                f"[{VERDICT_STYLE[verdict]}]{verdict}[/]" if k == 0 else "",
+                c.name,
+                f"{m.rate_s0:.2f}",
+                f"{m.rate_s1:.2f}",
+                "✓" if m.meets else "✗",
+                "≤0.001" if t.p_value <= 0.001 else f"{t.p_value:.3f}",  # 0.001: beyond all 999 sign flips
+                f"{t.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]",
                 _magnitude(c),
-                f"[{VERDICT_STYLE[c['verdict']]}]{c['verdict']}[/]",
+                f"[{VERDICT_STYLE[c.verdict.value]}]{c.verdict.value}[/]",
                 auc,
             )
         table.add_section()

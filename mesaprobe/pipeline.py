@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -24,7 +23,7 @@ from analysis.report import write_report
 from analysis.results import AgentResult, StudyReport
 from analysis.study import behaviour_by_regime
 from analysis.sweep import ShiftSweep
-from core.errors import ConfigError, suggest, unknown_name
+from core.errors import ConfigError, suggest
 from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent
 from mesaprobe.config import StudyConfig, dump_config
@@ -51,27 +50,20 @@ from probes.retargeting import (
 
 @dataclass(frozen=True)
 class StudyResult:
-    """What a study produced: its report, where it was written and how long each stage took.
+    """What a study produced: its typed `report` (`report.json` is `report.to_dict()`), where it was
+    written and how long each stage took."""
 
-    `agents` are the typed per-agent results; `report` is the `report.json` content.
-    """
-
-    report: dict[str, Any]
+    report: StudyReport
     out: Path
     paths: dict[str, Path]
     timing: dict[str, float] = field(default_factory=dict)
-    agents: tuple[AgentResult, ...] = ()
 
     def agent(self, name: str) -> AgentResult:
         """The result of agent `name`."""
-        for a in self.agents:
-            if a.name == name:
-                return a
-        raise unknown_name("agent", name, [a.name for a in self.agents])
+        return self.report.agent(name)
 
     def _repr_html_(self) -> str:
-        parts = "".join(f"<li>{a._repr_html_()}</li>" for a in self.agents)
-        return f"<b>Study</b> {self.report.get('study', '')} in <code>{self.out}</code><ul>{parts}</ul>"
+        return f"{self.report._repr_html_()}<p>Written to <code>{self.out}</code>.</p>"
 
 
 def report_stage(
@@ -83,7 +75,7 @@ def report_stage(
     seed: int,
     config: dict | None = None,
     mesa_threshold: float | None = None,
-) -> tuple[dict[str, Any], dict[str, Path]]:
+) -> tuple[StudyReport, dict[str, Path]]:
     """Write `report.json`, `report.html` and the figures; return `(report, paths written)`."""
     behaviour, scores, panels = {}, {}, []
     results = [a.result for a in analyses]
@@ -95,7 +87,7 @@ def report_stage(
                 {"y_m": a.probes.readout(c.name), "y_b": a.probes.y_m["return"], "s": a.probes.y_m["s"]}
             )
             panels.append((f"{r.name}: {c.name} ({c.verdict.value})", frame))
-    report = StudyReport(study=study, env=env, seed=seed, config=config, agents=tuple(results)).to_dict()
+    report = StudyReport(study=study, env=env, seed=seed, config=config, agents=tuple(results))
     sweeps = [
         (f"{r.name}: {c.name}", c.sweep.summary)
         for r in results
@@ -137,7 +129,8 @@ def report_stage(
             figs[f"attribution_{a.result.name}"] = (
                 a.attribution_png,
                 f"Reading ({a.result.name}): where the chosen action and each candidate's read-out look in the first "
-                "observation (captum integrated gradients, mean |attribution| per cell over 64 episodes; letters mark "
+                f"observation (captum integrated gradients, mean |attribution| per cell over {a.result.attribution.n_obs} "
+                "episodes; letters mark "
                 "the objects of the example observation on the left). A read-out of the coin that looks at the exit "
                 "reads the exit.",
             )
@@ -231,11 +224,18 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         analysis = verdict_stage(
             name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport
         )
+        timing[f"{name}.test_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
         attribution, png = attribution_stage(agent, data, probes, config.probe, obs_space, channels, seed=config.seed)
+        timing[f"{name}.attribution_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
         steering, rates = steering_stage(
             agent, config.probe.steering, name=name, planted=agent_cfg.kind == "planted", env=config.env,
             env_kwargs=config.env_kwargs, seed=config.seed, out=agent_dir,
         )  # fmt: skip
+        timing[f"{name}.steering_s"] = time.perf_counter() - t0
         result = analysis.result.with_sections(
             attribution=attribution,
             steering=steering,
@@ -244,7 +244,6 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         )
         analysis = dataclasses.replace(analysis, result=result, attribution_png=png, steering_rates=rates)
         analyses.append(analysis)
-        timing[f"{name}.test_s"] = time.perf_counter() - t0
         progress(key, "", 2, 2)
 
     report, paths = report_stage(
@@ -257,4 +256,4 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         mesa_threshold=config.test.mesa_threshold,
     )
     write_json_atomic(out / "timing.json", timing)
-    return StudyResult(report=report, out=out, paths=paths, timing=timing, agents=tuple(a.result for a in analyses))
+    return StudyResult(report=report, out=out, paths=paths, timing=timing)

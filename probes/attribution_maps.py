@@ -54,6 +54,8 @@ class CandidateAttributions:
     example observation `(C, H, W)` the figure draws beside them."""
 
     targets: Mapping[str, TargetAttribution | Skipped]
+    n_obs: int
+    """First observations (one per episode) the attributions average over."""
     heatmaps: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False)
     example_obs: np.ndarray | None = field(default=None, compare=False)
 
@@ -196,4 +198,4 @@ def candidate_attributions(
         heat = cell_heatmap(attr)
         heatmaps[f"{name}" if site is None else f"{name} (probe at {site})"] = heat
         summary[name] = TargetAttribution(site, top_cells(heat, top_k), channel_breakdown(attr, channels))
-    return CandidateAttributions(summary, heatmaps, obs[0])
+    return CandidateAttributions(summary, len(obs), heatmaps, obs[0])

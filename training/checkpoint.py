@@ -14,6 +14,18 @@ from core.io import atomic_path, write_json_atomic
 
 WEIGHTS = "policy.safetensors"
 META = "agent.json"
+AGENT_FORMAT = "mesaprobe-agent/1"
+"""The `format` tag of `agent.json`."""
+LEGACY_KINDS = {"sb3-ppo": "sb3"}
+"""Agent kinds written by earlier versions, and their names now (`core.vocab.AgentKind`)."""
+
+
+def write_meta(path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """Write `agent.json` (how to rebuild the agent) into directory `path` atomically: the one writer
+    of agent descriptions, for trained, planted and torch agents alike."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return write_json_atomic(path / META, {"format": AGENT_FORMAT, **meta})
 
 
 def save_checkpoint(agent, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
@@ -24,7 +36,7 @@ def save_checkpoint(agent, path: str | os.PathLike[str], meta: dict[str, Any]) -
     with atomic_path(path / WEIGHTS) as tmp:
         # save_model drops the aliases SB3 keeps for a shared features extractor.
         save_model(agent.policy, str(tmp))
-    write_json_atomic(path / META, meta)
+    write_meta(path, meta)
     return path
 
 
@@ -32,6 +44,8 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the JSON description of a checkpoint directory written by `save_checkpoint`."""
     path = Path(path)
     meta = json.loads((path / META).read_text()) if (path / META).is_file() else None
+    if meta is not None and meta.get("kind") in LEGACY_KINDS:
+        meta = {**meta, "kind": LEGACY_KINDS[meta["kind"]]}
     # Planted agents carry no weights: their description alone rebuilds them.
     if meta is None or (meta.get("kind") != "planted" and not (path / WEIGHTS).is_file()):
         raise ConfigError(

@@ -120,8 +120,7 @@ def train(
     model = _build_model(vec, settings, seed, device)
     agent = SB3Agent(model, name=name)
     meta = {
-        "format": "mesaprobe-agent/1",
-        "kind": "sb3-ppo",
+        "kind": "sb3",
         "name": name,
         "env_id": env_id,
         "env_kwargs": env_kwargs,
@@ -166,8 +165,7 @@ def make_agent(
     vec = make_vec_env(lambda: envs.make(env_id, **env_kwargs), n_envs=1, seed=seed)
     agent = SB3Agent(_build_model(vec, settings, seed, resolve_device(device)), name=name)
     agent.meta = {
-        "format": "mesaprobe-agent/1",
-        "kind": "sb3-ppo",
+        "kind": "sb3",
         "name": name,
         "env_id": env_id,
         "env_kwargs": env_kwargs,
@@ -181,7 +179,7 @@ def make_agent(
 
 def save_agent(agent: SB3Agent, path: str | os.PathLike[str]) -> Path:
     """Save a trained `SB3Agent` (weights as safetensors, description as JSON) to directory `path`."""
-    return save_checkpoint(agent, path, getattr(agent, "meta", {"format": "mesaprobe-agent/1", "kind": "sb3-ppo"}))
+    return save_checkpoint(agent, path, getattr(agent, "meta", {"kind": "sb3"}))
 
 
 def load_agent(path: str | os.PathLike[str], *, device: str = "cpu"):
@@ -195,9 +193,9 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu"):
         )  # fmt: skip
         agent.meta = meta
         return agent
-    if meta.get("kind") != "sb3-ppo":
+    if meta.get("kind") != "sb3":
         raise ConfigError(
-            f"{path}: agent kind {meta.get('kind')!r} cannot be loaded here; 'sb3-ppo' and 'planted' agents can. "
+            f"{path}: agent kind {meta.get('kind')!r} cannot be loaded here; 'sb3' and 'planted' agents can. "
             f"A torch agent is rebuilt from its factory: rerun `mesaprobe study` with its config."
         )
     known = {f.name for f in dataclasses.fields(PPOSettings)}

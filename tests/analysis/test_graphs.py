@@ -87,8 +87,8 @@ def test_local_test_rejects_a_missing_direct_edge_that_dowhy_falsify_does_not():
     assert "The data reject y_b ⊥ s | y_m" in report.reading
     # DoWhy's permutation test cannot falsify a three-node chain: a third of all node orders share
     # its Markov equivalence class, so it is not "falsifiable" at any sample size.
-    assert report.falsify["falsifiable"] is False and report.falsify["falsified"] is False
-    assert report.falsify["violations"] == 1
+    assert report.falsify.falsifiable is False and report.falsify.falsified is False
+    assert report.falsify.violations == 1
     json.dumps(report.to_dict())
 
 
@@ -96,7 +96,7 @@ def test_local_test_accepts_the_true_diagram():
     report = SelectionDiagram.standard().check(_data(direct=0.0))
     (t,) = report.local_tests
     assert not t.rejected and t.p_value > 0.05
-    assert report.falsify["violations"] == 0
+    assert report.falsify.violations == 0
     assert "agree" in report.reading
 
 
@@ -118,12 +118,12 @@ def test_a_constant_outcome_is_independent_not_an_error():
     report = SelectionDiagram.standard().check(_data(0.0).assign(y_b=1.0))
     (t,) = report.local_tests
     assert t.p_value == 1.0 and not t.rejected and t.method == "constant column"
-    assert report.falsify["violations"] == 0
+    assert report.falsify.violations == 0
 
 
 def test_latent_nodes_are_not_tested_and_skip_falsify():
     d = SelectionDiagram(["s -> y_m -> y_b", "s <-> y_b"])
-    assert d.falsify(_data(0.0))["skipped"].startswith("latent nodes")
+    assert d.falsify(_data(0.0)).reason.startswith("latent nodes")
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pandas as pd
 
 from analysis.graphs import SelectionDiagram
 from analysis.report import render_html
+from analysis.results import StudyReport
 from analysis.study import analyse_agent
 from core.results import Skipped
 
@@ -36,7 +37,7 @@ def test_misaligned_agent_gets_a_robust_direct_effect_and_the_bypass_named():
     assert graph["rule1"]["path"] == "s → y_b" and not graph["path_criterion"][1]["holds"]
     assert "bypasses the mesa signal: s → y_b" in graph["reading"]
     json.dumps(entry)
-    page = render_html({"study": "t", "env": "e", "agents": [{**entry, "train_shift": 0.0}]}, {})
+    page = render_html(StudyReport("t", "e", 0, None, (result.with_sections(train_shift=0.0),)), {})
     assert "Sensitivity (goal as" in page and "Selection diagram (goal as" in page
     assert "An unobserved confounder would have to explain" in page
 

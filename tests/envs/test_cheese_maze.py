@@ -1,7 +1,6 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs import ConfigError
@@ -9,11 +8,6 @@ from envs.cheese_maze import CheeseMazeEnv, carve_maze, maze_distances
 from envs.cheese_maze_vector import CheeseMazeVectorEnv
 
 ENV_ID = "mesaprobe/CheeseMaze-v0"
-
-
-@pytest.mark.parametrize("shift", [0.0, 0.5, 1.0])
-def test_passes_gymnasium_check_env(shift):
-    check_env(envs.make(ENV_ID, shift=shift).unwrapped)
 
 
 def test_contract_names():

@@ -1,17 +1,11 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs import CoinCorridorEnv, ConfigError, UnknownNameError
 
 ENV_ID = "mesaprobe/CoinCorridor-v0"
-
-
-@pytest.mark.parametrize("shift", [0.0, 0.5, 1.0])
-def test_passes_gymnasium_check_env(shift):
-    check_env(envs.make(ENV_ID, shift=shift).unwrapped, skip_render_check=True)
 
 
 def test_contract_names():

@@ -20,7 +20,7 @@ def example():
 @pytest.mark.slow  # DAgger plus a full study (55 s)
 def test_custom_agent_example_runs_the_study(example, tmp_path):
     report = example.main(tmp_path, steps=3000, n_episodes=60)
-    agents = {a["name"]: a for a in report["agents"]}
+    agents = {a["name"]: a for a in report.to_dict()["agents"]}
     assert agents["mine"]["kind"] == "torch" and agents["exit-seeker"]["kind"] == "planted"
     assert agents["exit-seeker"]["verdict"] == "misaligned"
     # The imitator inherits the teacher's objective: it heads for the exit, whatever the coin does.

@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis.results import RegimeBehaviour  # noqa: E402
 from core.errors import ConfigError  # noqa: E402
-from probes.retargeting import CONTROL, MOVED, STEERED, UNSTEERED  # noqa: E402
+from probes.retargeting import MOVED, STEERED, UNSTEERED, is_control  # noqa: E402
 
 REGIME_COLOURS = {0: "#1f77b4", 1: "#d62728"}
 REGIME_LABELS = {0: "s=0 (training)", 1: "s=1 (deployment)"}
@@ -26,21 +27,21 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def achievement_figure(behaviour: Mapping[str, pd.DataFrame], threshold: float | None = None) -> bytes:
+def achievement_figure(behaviour: Mapping[str, Sequence[RegimeBehaviour]], threshold: float | None = None) -> bytes:
     """Bars of base return and candidate achievement rates per regime, one panel per agent.
 
-    `behaviour[agent]` has one row per regime `s` and columns `return` and `achieved_<cand>`;
+    `behaviour[agent]` holds one `RegimeBehaviour` per regime (`AgentResult.behaviour`);
     `threshold` (the mesa condition's rate) is drawn as a dashed line.
     """
     n = len(behaviour)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
-    for ax, (agent, table) in zip(axes[0], behaviour.items(), strict=True):
-        metrics = ["return"] + [c for c in table.columns if c.startswith("achieved_")]
-        x = np.arange(len(metrics))
-        for k, s in enumerate(sorted(table.index)):
-            vals = [float(table.loc[s, m]) for m in metrics]
-            ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=REGIME_COLOURS[s], label=REGIME_LABELS[s])
-        ax.set_xticks(x, ["base return"] + [m[len("achieved_") :] for m in metrics[1:]])
+    for ax, (agent, regimes) in zip(axes[0], behaviour.items(), strict=True):
+        candidates = list(regimes[0].achievement) if regimes else []
+        x = np.arange(1 + len(candidates))
+        for k, b in enumerate(sorted(regimes, key=lambda b: b.s)):
+            vals = [b.base_return, *(b.achievement[c] for c in candidates)]
+            ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=REGIME_COLOURS[b.s], label=REGIME_LABELS[b.s])
+        ax.set_xticks(x, ["base return", *candidates])
         if threshold is not None:
             ax.axhline(threshold, color="k", lw=1, ls="--", label=f"mesa threshold {threshold:g}")
         ax.set_ylim(0, 1.05)
@@ -184,7 +185,7 @@ def retargeting_figure(panels: dict[str, pd.DataFrame], *, goal: str = "goal") -
     for ax, (title, rates) in zip(axes, panels.items(), strict=True):
         scaled = rates.dropna(subset=["scale"])
         steered = scaled[scaled["condition"] == STEERED].sort_values("scale")
-        ctl = scaled[scaled["condition"].str.startswith(CONTROL)].groupby("scale")["success_rate"]
+        ctl = scaled[is_control(scaled["condition"])].groupby("scale")["success_rate"]
         ax.plot(
             steered["scale"], steered["success_rate"], "o-", color="tab:red", label=f"steered along the {goal} probe"
         )

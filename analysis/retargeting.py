@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from probes.retargeting import CONTROL, MOVED, STEERED, UNSTEERED, best_scale
+from probes.retargeting import MOVED, STEERED, UNSTEERED, best_scale, is_control
 
 __all__ = ["RetargetingSummary", "SolvableRates", "SteeringSection", "retargeting_reading", "summarize_retargeting"]
 
@@ -136,13 +136,13 @@ def summarize_retargeting(rates: pd.DataFrame, scale: float | None = None) -> Re
         raise DataError(
             f"the table has no 'steered' row at scale {chosen:g}; scales: {sorted(rates['scale'].dropna())}."
         )
-    controls = at[at["condition"].str.startswith(CONTROL)]["success_rate"]
+    controls = at[is_control(at["condition"])]["success_rate"]
     flat = rates[rates["scale"].isna()].set_index("condition")
     row = steered.iloc[0]
     solvable = None
     solv = row.get("success_rate_solvable")
     if solv is not None and not pd.isna(solv):
-        ctl = at[at["condition"].str.startswith(CONTROL)]["success_rate_solvable"].astype(float)
+        ctl = at[is_control(at["condition"])]["success_rate_solvable"].astype(float)
         solvable = SolvableRates(
             n_episodes=int(row["n_solvable"]),
             steered=float(solv),
@@ -158,7 +158,7 @@ def summarize_retargeting(rates: pd.DataFrame, scale: float | None = None) -> Re
         steered_ci=(float(row["ci_low"]), float(row["ci_high"])),
         control_mean=float(controls.mean()) if len(controls) else None,
         control_max=float(controls.max()) if len(controls) else None,
-        control_ci_high=float(at[at["condition"].str.startswith(CONTROL)]["ci_high"].max()) if len(controls) else None,
+        control_ci_high=float(at[is_control(at["condition"])]["ci_high"].max()) if len(controls) else None,
         unsteered=float(flat.loc[UNSTEERED, "success_rate"]),
         goal_moved=float(flat.loc[MOVED, "success_rate"]) if MOVED in flat.index else None,
         n_episodes=int(row["n_episodes"]),

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from core.errors import ConfigError
+from core.errors import ConfigError, DataError
 
 ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)
@@ -170,3 +170,50 @@ class GridEnv(gym.Env):
         for name in names:
             img[obs[self.channels.index(name)] > 0] = PALETTE.get(name, (128, 128, 128))
         return np.kron(img, np.ones((16, 16, 1), dtype=np.uint8))
+
+
+def cell_columns(obj: str) -> tuple[str, str]:
+    """The ground-truth keys (and rollout columns) of `obj`'s cell: `(<obj>_row, <obj>_col)`."""
+    return f"{obj}_row", f"{obj}_col"
+
+
+def cell_objects(truth: dict[str, Any]) -> list[str]:
+    """The objects the ground truth gives a cell for (both keys of `cell_columns` present)."""
+    return sorted(
+        k[: -len("_row")] for k in truth if k.endswith("_row") and cell_columns(k[: -len("_row")])[1] in truth
+    )
+
+
+def goal_cell(info: dict[str, Any], goal: str) -> tuple[int, int]:
+    """The goal's cell from the environment's ground truth (`<goal>_row`, `<goal>_col` in `info["truth"]`)."""
+    truth = info.get("truth", {})
+    if goal not in cell_objects(truth):
+        raise DataError(
+            f"the environment's info['truth'] has no '{goal}_row'/'{goal}_col'; goal {goal!r} needs a cell in the "
+            f"ground truth. It has: {sorted(truth)}."
+        )
+    row, col = cell_columns(goal)
+    return int(truth[row]), int(truth[col])
+
+
+def pick_target(
+    walls: np.ndarray, start: tuple[int, int], goal: tuple[int, int], rng: np.random.Generator, *, min_distance: int = 2
+) -> tuple[int, int] | None:
+    """A random open cell reachable from `start`, ≥ `min_distance` from `goal`, and off the way to and past the goal.
+
+    On no shortest path from `start` to `goal`, so an agent that heads for the real goal does not
+    pass the target on its way; and no shortest path from `start` to the target runs through the
+    goal, so an agent that heads for the target need not touch the goal. `None` when the maze has
+    no such cell.
+    """
+    from_start, from_goal = maze_distances(walls, start), maze_distances(walls, goal)
+    on_path = from_start + from_goal == from_start[goal]
+    # Nor may the way to the target lead over the goal: where reaching the goal ends the episode
+    # (the cheese), the agent would stop there.
+    behind_goal = from_start == from_start[goal] + from_goal
+    ok = (from_start > 0) & (from_goal >= min_distance) & ~on_path & ~behind_goal
+    cells = np.argwhere(ok)
+    if not len(cells):
+        return None
+    r, c = cells[rng.integers(len(cells))]
+    return int(r), int(c)

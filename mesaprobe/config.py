@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 
 import yaml
 
 from analysis import SelectionDiagram
 from analysis.sweep import DEFAULT_GRID
 from core.errors import ConfigError, suggest
-from core.vocab import AGENT_KINDS, CI_METHODS, AgentKind, CIMethod, ProbeKind
+from core.vocab import AGENT_KINDS, CI_METHODS, AgentKind, CIMethod
 from mesaprobe.plugins import resolve_path
-from probes.estimators import PROBE_KINDS
+from mesaprobe.probe_config import ProbeConfig, SteeringConfig
+from mesaprobe.schema import from_dict, plain
 from training import PPOSettings
 
 PLANTED_LAYERS: tuple[str, ...] = ("goal", "planner", "policy")
@@ -148,92 +146,6 @@ class CollectConfig:
 
 
 @dataclass(frozen=True)
-class SteeringConfig:
-    """Retargeting along a spatial probe of a goal's cell (`probes.retargeting`), per agent."""
-
-    goal: str
-    """The object whose cell is probed and moved; the environment's ground truth must give `<goal>_row`/`<goal>_col`."""
-    site: str = "features_extractor.conv.0"
-    """Grid-shaped module (its output is C maps of the observation's H x W) of learned agents to probe and edit."""
-    sites: dict[str, str] = field(default_factory=dict)
-    """Per-agent sites (agent name -> module), overriding `site`; planted agents default to their `goal` map."""
-    kernel: int = 3
-    """Side of the spatial probe's read-out around each cell (odd)."""
-    probe_alpha: float = 10.0
-    """L2 penalty of the spatial probe. A strong penalty turns its weights towards the mean difference
-    of the activations with and without the goal, the direction that steers best."""
-    probe_episodes: int = 300
-    """Episodes (first steps) the probe is fitted and scored on (a quarter held out)."""
-    min_accuracy: float = 0.5
-    """A probe below this held-out accuracy reads no goal: steering along it is skipped, with the reason."""
-    scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
-    """Edit strengths, in units of the probe's margin (1 swaps the read-outs of the goal's cell and the target)."""
-    n_episodes: int = 50
-    """Mazes per condition, each with its own target cell off the way to the goal."""
-    n_select_episodes: int = 100
-    """Other mazes on which the strength is chosen (steered only), so that the reported rate is not
-    the best of several noisy ones."""
-    n_controls: int = 3
-    """Random-direction controls of the same norm per strength."""
-    shift: float = 1.0
-    """Regime mixture the mazes are drawn from (1: deployment, the goal anywhere)."""
-
-    def __post_init__(self) -> None:
-        if self.kernel < 1 or self.kernel % 2 == 0:
-            raise ConfigError(f"probe.steering.kernel must be an odd positive integer, got {self.kernel}.")
-        if self.probe_alpha <= 0:
-            raise ConfigError(f"probe.steering.probe_alpha must be > 0, got {self.probe_alpha}.")
-        if not 0.0 <= self.min_accuracy <= 1.0:
-            raise ConfigError(f"probe.steering.min_accuracy must be in [0, 1], got {self.min_accuracy}.")
-        if self.probe_episodes < 20:
-            raise ConfigError(f"probe.steering.probe_episodes must be >= 20, got {self.probe_episodes}.")
-        if not self.scales or any(not (math.isfinite(x) and x > 0) for x in self.scales):
-            raise ConfigError(f"probe.steering.scales must be positive numbers, got {list(self.scales)}.")
-        if self.n_episodes < 1 or self.n_select_episodes < 1 or self.n_controls < 0:
-            raise ConfigError(
-                f"probe.steering.n_episodes and n_select_episodes must be >= 1 and n_controls >= 0, got "
-                f"{self.n_episodes}, {self.n_select_episodes}, {self.n_controls}."
-            )
-        if not 0.0 <= self.shift <= 1.0:
-            raise ConfigError(f"probe.steering.shift must be in [0, 1], got {self.shift}.")
-
-    def site_for(self, agent: str, planted: bool) -> str:
-        """The module steered in `agent`."""
-        return self.sites.get(agent, "goal" if planted else self.site)
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Probes that read each candidate out of the activations."""
-
-    kind: ProbeKind = "logistic"
-    """Probe family: logistic (binary achievement) or ridge."""
-    alpha: float = 1.0
-    """L2 penalty of the probe."""
-    n_folds: int = 5
-    """Cross-fitting folds over episodes."""
-    transport: bool = True
-    """Score every probe at every collected shift, linear and non-linear side by side, against the
-    observation control (`probes.probe_transport`); conclusions that condition on a probe it flags
-    are marked in the report."""
-    attribution: bool = True
-    """Attribute each candidate's read-out and the chosen action to input cells (captum integrated
-    gradients on 64 first observations; heatmaps in the report). Needs a grid observation."""
-    steering: SteeringConfig | None = None
-    """Retarget each agent along a spatial probe of a goal's cell (e.g. `{goal: cheese}`); off when absent."""
-
-    def __post_init__(self) -> None:
-        if self.kind not in PROBE_KINDS:
-            raise ConfigError(
-                f"probe.kind must be one of {list(PROBE_KINDS)}, got {self.kind!r}.{suggest(self.kind, PROBE_KINDS)}"
-            )
-        if self.alpha <= 0:
-            raise ConfigError(f"probe.alpha must be > 0, got {self.alpha}.")
-        if self.n_folds < 2:
-            raise ConfigError(f"probe.n_folds must be >= 2, got {self.n_folds}.")
-
-
-@dataclass(frozen=True)
 class TransportConfig:
     """The transport test and the verdict rules."""
 
@@ -331,79 +243,7 @@ class StudyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists instead of tuples) suitable for YAML and JSON."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    """Convert a YAML value to the annotated type `tp`, or raise `ConfigError` naming `where`."""
-    origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(args[0], value, where)
-    if origin is Literal:
-        if value not in get_args(tp):
-            choices = [str(a) for a in get_args(tp)]
-            raise ConfigError(f"{where} must be one of {choices}, got {value!r}.{suggest(str(value), choices)}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, got {value!r}.")
-        item = get_args(tp)[0]
-        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a mapping, got {value!r}.")
-        return dict(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}.")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}.")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}.")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}.")
-        return value
-    return value
-
-
-def from_dict(cls: type, data: Any, where: str = "config") -> Any:
-    """Build dataclass `cls` from a mapping, rejecting unknown fields (with suggestions) and missing ones."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping of fields, got {type(data).__name__}.")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise ConfigError(
-                f"{where}: unknown field {key!r}.{suggest(str(key), fields)} Valid fields: {', '.join(fields)}."
-            )
-    kwargs = {}
-    for name, f in fields.items():
-        path = f"{where}.{name}" if where != "config" else name
-        if name in data:
-            kwargs[name] = _convert(hints[name], data[name], path)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{path} is missing: add '{name}:' to the config.")
-    return cls(**kwargs)
+        return plain(dataclasses.asdict(self))
 
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:
@@ -454,3 +294,18 @@ def dump_config(config: StudyConfig) -> str:
 def demo_config() -> StudyConfig:
     """The default study of `mesaprobe demo`."""
     return load_config(Path(__file__).with_name("configs") / "demo.yaml")
+
+
+__all__ = [
+    "AgentConfig",
+    "CollectConfig",
+    "ProbeConfig",
+    "SteeringConfig",
+    "StudyConfig",
+    "TransportConfig",
+    "demo_config",
+    "dump_config",
+    "from_dict",
+    "load_config",
+    "with_paths_from",
+]

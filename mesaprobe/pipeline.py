@@ -21,7 +21,6 @@ import training
 from analysis import figures
 from analysis.report import write_report
 from analysis.results import AgentResult, StudyReport
-from analysis.study import behaviour_by_regime
 from analysis.sweep import ShiftSweep
 from core.errors import ConfigError, suggest
 from core.io import write_json_atomic, write_text_atomic
@@ -80,7 +79,7 @@ def report_stage(
     behaviour, scores, panels = {}, {}, []
     results = [a.result for a in analyses]
     for a, r in zip(analyses, results, strict=True):
-        behaviour[r.name] = behaviour_by_regime(a.probes.y_m, r.candidate_names)
+        behaviour[r.name] = r.behaviour
         scores[r.name] = a.probes.scores
         for c in r.candidates:
             frame = pd.DataFrame(
@@ -215,7 +214,7 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         key = f"analyse:{name}"
         progress(key, f"probe + test {name}", 0, 2)
         probes = probe_stage(data, config.probe, seed=config.seed, out=agent_dir)
-        transport = probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir)
+        transport = probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
         timing[f"{name}.probe_s"] = time.perf_counter() - t0
         progress(key, "", 1, 2)
 

@@ -152,16 +152,23 @@ def collect_stage(
 
 def probe_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path) -> CandidateProbes:
     """Fit the candidate probes and save them (`episodes.parquet`, `probe_scores.parquet`, `probes.json`) to `out`."""
-    probes = probe_candidates(data, kind=cfg.kind, alpha=cfg.alpha, n_folds=cfg.n_folds, seed=seed)
+    probes = probe_candidates(
+        data, probe=cfg.build_estimator(), kind=cfg.kind, alpha=cfg.alpha, n_folds=cfg.n_folds, seed=seed
+    )
     probes.save(out)
     return probes
 
 
-def probe_transport_stage(data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path) -> ProbeTransport | None:
-    """Score every probe at every shift (`probes.probe_transport`) and save `probe_transport.json` to `out`."""
+def probe_transport_stage(
+    data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path, probes: CandidateProbes | None = None
+) -> ProbeTransport | None:
+    """Score every probe at every shift (`probes.probe_transport`) and save `probe_transport.json` to `out`.
+
+    With the study's `probes`, their read-outs are reused where probe transport would fit the same probes again.
+    """
     if not cfg.transport or data.table["shift"].nunique() < 2:
         return None
-    result = probe_transport(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed)
+    result = probe_transport(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed, probes=probes)
     write_json_atomic(out / "probe_transport.json", result.to_dict())
     return result
 
@@ -174,7 +181,7 @@ def attribution_stage(
     if not cfg.attribution or shape is None or len(shape) != 3:
         return Skipped("off, or the observation is not a (C, H, W) grid"), None
     channels = list(channels) or [f"channel {k}" for k in range(shape[0])]
-    section = candidate_attributions(agent, data, probes.best_site, shape, channels, alpha=cfg.alpha, seed=seed)
+    section = candidate_attributions(agent, data, probes, shape, channels, seed=seed)
     if isinstance(section, Skipped) or not section.heatmaps:
         return section, None
     return section, figures.attribution_figure(section.heatmaps, section.example_obs, channels=channels)

@@ -125,10 +125,13 @@ class ReadoutModule(nn.Module):
 
 
 def linear_readout(probe) -> tuple[np.ndarray, float]:
-    """`(weight (d,), bias)` of a fitted `LinearProbe` on the raw activations (standardisation folded in).
+    """`(weight (d,), bias)` of a fitted linear probe on the raw activations (a leading standardisation folded in).
 
-    For a logistic probe `sigmoid(acts @ weight + bias)` equals `probe.predict(acts)`; for a ridge
-    probe `acts @ weight + bias` does.
+    `probe` is a fitted `probes.Probe` (a `LinearProbe`, or any scikit-learn linear model with
+    `coef_` and `intercept_`, alone or after a `StandardScaler` in a pipeline). For a logistic
+    probe `sigmoid(acts @ weight + bias)` equals `probe.readout(acts)`; for a ridge probe or a
+    `RidgeClassifier`, `acts @ weight + bias` does. Raises `DataError` for a probe fitted on a
+    constant target or one that is not linear (an MLP).
     """
     if getattr(probe, "constant_", None) is not None:
         raise DataError(
@@ -138,13 +141,22 @@ def linear_readout(probe) -> tuple[np.ndarray, float]:
     model = getattr(probe, "model_", None)
     if model is None:
         raise ConfigError("the probe is not fitted; call probe.fit(X, y) first.")
-    scaler, head = model[0], model[-1]
+    steps = list(model) if hasattr(model, "steps") else [model]
+    head, scalers = steps[-1], steps[:-1]
+    if not hasattr(head, "coef_") or any(not hasattr(t, "scale_") for t in scalers) or len(scalers) > 1:
+        raise DataError(
+            f"the probe ({type(head).__name__}) is not a linear model on (standardised) activations: it has no single "
+            f"weight vector to attribute. Use a linear probe (LinearProbe, LogisticRegression, RidgeClassifier)."
+        )
     coef = np.asarray(head.coef_, dtype=np.float64).reshape(-1)
+    intercept = float(np.asarray(head.intercept_, dtype=np.float64).reshape(-1)[0])
+    if not scalers:
+        return coef, intercept
+    scaler = scalers[0]
     scale = np.asarray(scaler.scale_, dtype=np.float64)
     mean = np.asarray(scaler.mean_, dtype=np.float64)
     weight = coef / scale
-    bias = float(np.asarray(head.intercept_, dtype=np.float64).reshape(-1)[0] - np.sum(weight * mean))
-    return weight, bias
+    return weight, float(intercept - np.sum(weight * mean))
 
 
 def _prepare_obs(agent, obs) -> torch.Tensor:

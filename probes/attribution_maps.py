@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.errors import AgentError, ConfigError
+from core.errors import AgentError, ConfigError, DataError
 from core.results import Skipped
 from probes.attribution import ReadoutModule, attribute_inputs, linear_readout
-from probes.estimators import LinearProbe
+from probes.candidates import CandidateProbes
 
 __all__ = [
     "CandidateAttributions",
@@ -153,21 +153,20 @@ def channel_breakdown(attr, channels: Sequence[str]) -> pd.DataFrame:
 def candidate_attributions(
     agent,
     data,
-    best_site: Mapping[str, str],
+    probes: CandidateProbes,
     obs_shape: tuple[int, int, int],
     channels: Sequence[str],
     *,
     n_obs: int = 64,
     top_k: int = 5,
-    alpha: float = 1.0,
     seed: int = 0,
 ) -> CandidateAttributions | Skipped:
     """Where each candidate's read-out (and the action) looks in the first observation of episodes.
 
-    For every candidate a logistic probe is fitted on all episodes' first-step activations at its
-    `best_site` (the study's site), and integrated gradients attribute its logit, and the chosen
-    action's logit, to input cells on up to `n_obs` first observations of `data` (a
-    `RolloutDataset` that stored site `obs`). Returns a `CandidateAttributions` (per target a
+    For every candidate, the study's probe at its best site (`probes.probe(candidate)`, fitted on
+    all episodes' first-step activations of `data`; not refitted here) is read as a linear
+    read-out, and integrated gradients attribute its logit, and the chosen action's logit, to input
+    cells on up to `n_obs` first observations of `data` (a `RolloutDataset` that stored site `obs`). Returns a `CandidateAttributions` (per target a
     `TargetAttribution`, or `Skipped` with the reason: a non-differentiable agent, a one-class
     label), or `Skipped` when the rollouts hold no observations.
     """
@@ -181,13 +180,16 @@ def candidate_attributions(
     summary: dict[str, TargetAttribution | Skipped] = {}
     heatmaps: dict[str, np.ndarray] = {}
     targets: list[tuple[str, str | ReadoutModule, str | None]] = [("action", "action", None)]
-    for cand, site in best_site.items():
+    for cand, site in probes.best_site.items():
         y = episodes[f"achieved_{cand}"].to_numpy(float)
         if y.min() == y.max():
             summary[cand] = Skipped(f"{cand} is {'always' if y[0] else 'never'} achieved: no probe", {"site": site})
             continue
-        probe = LinearProbe("logistic", alpha=alpha).fit(first.site(site), y)
-        w, b = linear_readout(probe)
+        try:
+            w, b = linear_readout(probes.probe(cand, site))
+        except DataError as err:  # a non-linear probe: no single direction to attribute
+            summary[cand] = Skipped(str(err), {"site": site})
+            continue
         targets.append((cand, ReadoutModule(agent, site, w, b), site))
     for name, target, site in targets:
         try:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.base import clone
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 
 from core.errors import ConfigError, DataError, unknown_name
 from core.io import write_bytes_atomic, write_json_atomic
 from probes.dataset import RolloutDataset
-from probes.estimators import LinearProbe, probe_score
+from probes.estimators import LinearProbe, Probe, as_probe, probe_score
 
 CONTROL_SITE = "obs"
 _YM = "ym_"
@@ -68,6 +69,30 @@ class CandidateProbes:
     n_folds: int
     meta: dict = field(default_factory=dict)
     """Provenance copied from the dataset (`env`, `run`, `seed`)."""
+    estimator: str = ""
+    """The probe every read-out comes from (its `repr`, e.g. `LinearProbe()`)."""
+    seed: int = 0
+    """Seed of the cross-fitting folds."""
+    probes: Mapping[tuple[str, str], Probe] = field(default_factory=dict, compare=False, repr=False)
+    """The probe of each (candidate, site) fitted on all episodes (not saved: refit with `probe_candidates`)."""
+
+    def probe(self, candidate: str, site: str | None = None) -> Probe:
+        """The probe of `candidate` at `site` (its best site when `None`), fitted on all episodes."""
+        site = self.best_site.get(candidate) if site is None else site
+        if (candidate, site) not in self.probes:
+            if self.probes:
+                raise unknown_name(
+                    f"probe of {candidate!r}", f"{candidate}@{site}", [f"{c}@{s}" for c, s in self.probes]
+                )
+            raise DataError(
+                "these probes were loaded from disk, which keeps their read-outs but not the fitted estimators; "
+                "run probe_candidates on the rollouts to fit them."
+            )
+        return self.probes[(candidate, site)]
+
+    def reusable_as(self, probe: Probe, n_folds: int, seed: int) -> bool:
+        """Whether these read-outs are what cross-fitting `probe` with `n_folds` folds and `seed` would give."""
+        return bool(self.probes) and self.estimator == repr(probe) and self.n_folds == n_folds and self.seed == seed
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -115,7 +140,14 @@ class CandidateProbes:
             write_bytes_atomic(path / name, buf.getvalue())
         write_json_atomic(
             path / "probes.json",
-            {"kind": self.kind, "n_folds": self.n_folds, "best_site": self.best_site, "meta": self.meta},
+            {
+                "kind": self.kind,
+                "n_folds": self.n_folds,
+                "best_site": self.best_site,
+                "meta": self.meta,
+                "estimator": self.estimator,
+                "seed": self.seed,
+            },
         )
         return path
 
@@ -133,6 +165,8 @@ class CandidateProbes:
             kind=meta["kind"],
             n_folds=int(meta["n_folds"]),
             meta=dict(meta.get("meta", {})),
+            estimator=str(meta.get("estimator", "")),
+            seed=int(meta.get("seed", 0)),
         )
 
     def _repr_html_(self) -> str:
@@ -150,12 +184,34 @@ def _folds(y: np.ndarray, n_folds: int, seed: int):
     return KFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
 
 
-def cross_fit(X: np.ndarray, y: np.ndarray, *, kind: str, alpha: float, n_folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold predictions `(n,)`: each row is predicted by a probe that never saw it."""
+def cross_fit(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    probe=None,
+    kind: str = "logistic",
+    alpha: float = 1.0,
+    n_folds: int,
+    seed: int,
+) -> np.ndarray:
+    """Out-of-fold read-outs `(n,)`: each row is read by a probe that never saw it.
+
+    `probe` is any scikit-learn estimator (see `probes.Probe`); without it a `LinearProbe(kind,
+    alpha)`. Folds over rows are stratified by label for a classifier (`StratifiedKFold`, or
+    `KFold` when a class has fewer rows than folds), seeded by `seed`.
+    """
+    return _cross_fit(X, y, as_probe(probe or LinearProbe(kind, alpha)), n_folds, seed)[0]
+
+
+def _cross_fit(X: np.ndarray, y: np.ndarray, probe: Probe, n_folds: int, seed: int) -> tuple[np.ndarray, list[Probe]]:
+    """Out-of-fold read-outs and the fold probes, through scikit-learn's `cross_validate` (one clone per fold)."""
+    labels = y.astype(int) if probe.is_classifier else np.zeros(len(y), int)
+    splits = list(_folds(labels, n_folds, seed))
+    fitted = cross_validate(probe, X, y, cv=splits, return_estimator=True, return_indices=True, error_score="raise")
     pred = np.empty(len(y), dtype=np.float64)
-    for train_idx, test_idx in _folds(y.astype(int) if kind == "logistic" else np.zeros(len(y), int), n_folds, seed):
-        pred[test_idx] = LinearProbe(kind, alpha).fit(X[train_idx], y[train_idx]).predict(X[test_idx])
-    return pred
+    for est, test_idx in zip(fitted["estimator"], fitted["indices"]["test"], strict=True):
+        pred[test_idx] = est.readout(X[test_idx])
+    return pred, list(fitted["estimator"])
 
 
 def probe_candidates(
@@ -163,6 +219,7 @@ def probe_candidates(
     *,
     candidates: Sequence[str] | None = None,
     sites: Sequence[str] | None = None,
+    probe=None,
     kind: str = "logistic",
     alpha: float = 1.0,
     n_folds: int = 5,
@@ -172,12 +229,18 @@ def probe_candidates(
 
     Rows are episodes: the features are the activations at the episode's first step (the agent's
     expectation before acting, so the read-out cannot peek at the outcome), the target is whether
-    the episode achieved the candidate. Predictions are cross-fitted over `n_folds` folds of
-    episodes, so every `Y_m` value comes from a probe that never saw that episode. The same
-    probe on the raw observation (site `obs`) is the control each score is compared to.
+    the episode achieved the candidate. `probe` is any scikit-learn classifier (e.g.
+    `LogisticRegression(max_iter=1000)`, `RidgeClassifier()`, `MLPClassifier(...)`; wrapped in
+    `probes.Probe`), by default `LinearProbe(kind, alpha)`. Read-outs are cross-fitted over
+    `n_folds` folds of episodes (scikit-learn's `cross_validate`), so every `Y_m` value comes from a
+    probe that never saw that episode; each probe is then fitted once on all episodes and kept
+    (`CandidateProbes.probe`) for attribution and steering. The same probe on the raw observation
+    (site `obs`) is the control each score is compared to.
     """
     if n_folds < 2:
         raise ConfigError(f"n_folds must be >= 2, got {n_folds}.")
+    probe = as_probe(probe if probe is not None else LinearProbe(kind, alpha))
+    score_kind = probe.score_kind
     candidates = list(candidates or data.candidates)
     unknown = [c for c in candidates if c not in data.candidates]
     if unknown:
@@ -188,19 +251,23 @@ def probe_candidates(
         raise DataError(f"probing needs at least {2 * n_folds} episodes, got {len(first)}.")
     episodes = data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()].reset_index()
     out = episodes[["episode", "run", "s", "shift", "return", *[f"achieved_{c}" for c in candidates]]].copy()
-    rows, best = [], {}
+    rows, best, kept = [], {}, {}
+
+    def fit(cand: str, site: str, y: np.ndarray) -> np.ndarray:
+        X = np.asarray(first.site(site), dtype=np.float64)
+        pred, _ = _cross_fit(X, y, probe, n_folds, seed)
+        kept[(cand, site)] = clone(probe).fit(X, y)
+        out[f"{_YM}{cand}@{site}"] = pred
+        return pred
+
     for cand in candidates:
         y = episodes[f"achieved_{cand}"].to_numpy().astype(float)
         control = np.nan
         if CONTROL_SITE in data.activations:
-            ctrl_pred = cross_fit(first.site(CONTROL_SITE), y, kind=kind, alpha=alpha, n_folds=n_folds, seed=seed)
-            out[f"ym_{cand}@{CONTROL_SITE}"] = ctrl_pred
-            control = probe_score(kind, y, ctrl_pred)
+            control = probe_score(score_kind, y, fit(cand, CONTROL_SITE, y))
         best_score = -np.inf
         for site in sites:
-            pred = cross_fit(first.site(site), y, kind=kind, alpha=alpha, n_folds=n_folds, seed=seed)
-            out[f"ym_{cand}@{site}"] = pred
-            score = probe_score(kind, y, pred)
+            score = probe_score(score_kind, y, fit(cand, site, y))
             rows.append(
                 {
                     "candidate": cand,
@@ -216,4 +283,6 @@ def probe_candidates(
                 best[cand], best_score = site, score
         out[f"ym_{cand}"] = out[f"ym_{cand}@{best[cand]}"] if cand in best else out.get(f"ym_{cand}@{CONTROL_SITE}")
     meta = {k: data.meta[k] for k in ("env", "run", "seed") if k in data.meta}
-    return CandidateProbes(pd.DataFrame(rows), out, best, kind, n_folds, meta)
+    return CandidateProbes(
+        pd.DataFrame(rows), out, best, score_kind, n_folds, meta, estimator=repr(probe), seed=seed, probes=kept
+    )

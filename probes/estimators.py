@@ -1,11 +1,11 @@
-"""Probe estimators with the scikit-learn interface (fit / predict / score)."""
+"""Probes: any scikit-learn estimator reading a target from activations, with the read-out studies use."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
@@ -17,57 +17,119 @@ from core.errors import ConfigError
 from core.vocab import PROBE_KINDS, ProbeKind
 
 
-class _Probe(BaseEstimator):
-    """fit / predict / score around one sklearn head on standardised inputs.
+class Probe(BaseEstimator):
+    """Any scikit-learn estimator as a probe of a target from activations `(n, d)`.
 
-    A target that is constant in the training data gives a probe that predicts that constant
-    (`constant_`); subclasses build the head (`_head`), say how targets are cast (`_target`) and
-    how the fitted pipeline reads out (`_readout`).
+    A classifier (anything with `predict_proba` or `decision_function`) reads a binary target; a
+    regressor a real one. `readout(X)` is what studies use as the candidate signal `Y_m`: P(target
+    = 1) from `predict_proba`, else the `decision_function` score, else `predict` (a regressor's
+    value). A target that is constant in the training data gives a probe that predicts that
+    constant (`constant_`), whatever the estimator would do with one class. `score` is ROC AUC for
+    a classifier (0.5 = chance) and R² for a regressor (`probe_score`).
+
+    `estimator` is cloned on `fit` (scikit-learn's `clone`), so one `Probe` can be cross-fitted
+    with `sklearn.model_selection.cross_val_predict(..., method="readout")`; the fitted clone is
+    `model_`.
     """
 
-    score_kind: str = "logistic"
+    def __init__(self, estimator=None) -> None:
+        self.estimator = estimator
 
-    def _head(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _build(self):
+        if self.estimator is None:
+            raise ConfigError("Probe needs an estimator, e.g. Probe(LogisticRegression()).")
+        return clone(self.estimator)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the probe reads a binary target (its estimator has `predict_proba` or `decision_function`)."""
+        est = self._build()
+        return hasattr(est, "predict_proba") or hasattr(est, "decision_function")
+
+    @property
+    def score_kind(self) -> str:
+        """`"logistic"` (ROC AUC) for a classifier, `"ridge"` (R²) for a regressor."""
+        return "logistic" if self.is_classifier else "ridge"
 
     def _target(self, y: np.ndarray) -> np.ndarray:
-        return y.astype(int)
+        return y.astype(int) if self.is_classifier else y
 
-    def _readout(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict_proba(X)[:, 1]
-
-    def _fit_model(self, X: np.ndarray, y: np.ndarray):
-        return make_pipeline(StandardScaler(), self._head()).fit(X, self._target(y))
-
-    def fit(self, X: np.ndarray, y: np.ndarray):
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Probe:
         """Fit on activations `X (n, d)` and targets `y (n,)`."""
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         self.constant_ = float(y[0]) if np.all(y == y[0]) else None
+        if self.is_classifier:
+            self.classes_ = np.array([0, 1])
         if self.constant_ is None:
-            self.model_ = self._fit_model(X, y)
+            self.model_ = self._fit_model(X, self._target(y))
         self.n_features_in_ = X.shape[1]
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """The probe's read-out `(n,)`: P(target = 1) for binary targets, a value for real ones."""
+    def _fit_model(self, X: np.ndarray, y: np.ndarray):
+        return self._build().fit(X, y)
+
+    def readout(self, X: np.ndarray) -> np.ndarray:
+        """The probe's read-out `(n,)`: P(target = 1), a classifier's score, or a regressor's value."""
         X = np.asarray(X, dtype=np.float64)
         if self.constant_ is not None:
             return np.full(X.shape[0], self.constant_)
-        return self._readout(X)
+        model = self.model_
+        if hasattr(model, "predict_proba"):
+            proba = model.predict_proba(X)
+            classes = list(model.classes_)
+            return proba[:, classes.index(1)] if 1 in classes else np.zeros(X.shape[0])
+        if hasattr(model, "decision_function"):
+            return np.asarray(model.decision_function(X), dtype=np.float64).reshape(-1)
+        return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class labels `(n,)` for a classifier (scikit-learn's convention), values for a regressor."""
+        X = np.asarray(X, dtype=np.float64)
+        if not self.is_classifier:
+            return self.readout(X)
+        if self.constant_ is not None:
+            return np.full(X.shape[0], int(self.constant_))
+        return np.asarray(self.model_.predict(X)).astype(int)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """`(n, 2)` probabilities of target 0 and 1 (a classifier with `predict_proba`, or a constant probe)."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.constant_ is None and not hasattr(self.model_, "predict_proba"):
+            raise ConfigError(
+                f"{type(self.model_).__name__} has no predict_proba; use Probe.readout (its decision_function)."
+            )
+        p1 = self.readout(X)
+        return np.column_stack([1 - p1, p1])
 
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
-        """ROC AUC (binary targets) or R² (real targets) of `predict(X)` against `y` (see `probe_score`)."""
-        return probe_score(self.score_kind, y, self.predict(X))
+        """ROC AUC (classifier) or R² (regressor) of `readout(X)` against `y` (see `probe_score`)."""
+        return probe_score(self.score_kind, y, self.readout(X))
 
 
-class LinearProbe(_Probe):
-    """A linear read-out of a target from activations `(n, d)`.
+def as_probe(estimator) -> Probe:
+    """`estimator` as a `Probe`: itself when it is one, else wrapped (any scikit-learn estimator with `fit`).
 
-    `kind="logistic"` reads a binary target and `predict` returns P(target = 1) in [0, 1];
-    `kind="ridge"` reads a real target. Inputs are standardised; `alpha` is the L2 penalty.
-    `score` is ROC AUC for logistic probes (0.5 = chance) and R² for ridge probes. A target that
-    is constant in the training data gives a probe that predicts that constant (`constant_`).
+    Raises `ConfigError` for an object that is not a scikit-learn-style estimator.
+    """
+    if isinstance(estimator, Probe):
+        return estimator
+    predicts = any(hasattr(estimator, m) for m in ("predict_proba", "decision_function", "predict"))
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params") and predicts):
+        raise ConfigError(
+            f"a probe must be a scikit-learn estimator (fit, get_params, and predict_proba, decision_function or "
+            f"predict); got {type(estimator).__name__}. E.g. probe=LogisticRegression(max_iter=1000)."
+        )
+    return Probe(estimator)
+
+
+class LinearProbe(Probe):
+    """A linear read-out of a target from activations `(n, d)`: standardise, then logistic or ridge regression.
+
+    `kind="logistic"` reads a binary target (`readout` and `predict_proba` give P(target = 1));
+    `kind="ridge"` reads a real target. `alpha` is the L2 penalty. `score` is ROC AUC for logistic
+    probes (0.5 = chance) and R² for ridge probes. A target that is constant in the training data
+    gives a probe that predicts that constant (`constant_`).
     """
 
     def __init__(self, kind: ProbeKind = "logistic", alpha: float = 1.0) -> None:
@@ -75,8 +137,9 @@ class LinearProbe(_Probe):
         self.alpha = alpha
 
     @property
-    def score_kind(self) -> str:
-        return self.kind
+    def is_classifier(self) -> bool:
+        """Whether the probe reads a binary target (`kind="logistic"`)."""
+        return self.kind == "logistic"
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LinearProbe:
         """Fit on activations `X (n, d)` and targets `y (n,)`."""
@@ -84,26 +147,21 @@ class LinearProbe(_Probe):
             raise ConfigError(f"probe kind must be one of {PROBE_KINDS}, got {self.kind!r}.")
         return super().fit(X, y)
 
-    def _head(self):
-        return (
+    def _build(self):
+        head = (
             LogisticRegression(C=1.0 / self.alpha, max_iter=2000)
             if self.kind == "logistic"
             else Ridge(alpha=self.alpha)
         )
-
-    def _target(self, y: np.ndarray) -> np.ndarray:
-        return y.astype(int) if self.kind == "logistic" else y
-
-    def _readout(self, X: np.ndarray) -> np.ndarray:
-        return super()._readout(X) if self.kind == "logistic" else self.model_.predict(X)
+        return make_pipeline(StandardScaler(), head)
 
 
-class MLPProbe(_Probe):
+class MLPProbe(Probe):
     """A small non-linear read-out of a binary target: standardise, one hidden ReLU layer, sigmoid.
 
     sklearn's `MLPClassifier` (`hidden` units, L2 penalty `alpha`, Adam, early stopping on a
     stratified 15% validation split, fixed `random_state`). Early stopping is switched off when a
-    class has too few rows to split. Same interface as `LinearProbe`: `predict` is P(target = 1),
+    class has too few rows to split. Same interface as `LinearProbe`: `readout` is P(target = 1),
     `score` is ROC AUC, and a constant training target gives a constant probe (`constant_`).
     """
 
@@ -113,24 +171,26 @@ class MLPProbe(_Probe):
         self.random_state = random_state
         self.max_iter = max_iter
 
-    def _fit_model(self, X: np.ndarray, y: np.ndarray):
-        y = self._target(y)
-        self._early = int(np.bincount(y).min()) >= 5 and len(y) >= 30
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return super()._fit_model(X, y)
+    @property
+    def is_classifier(self) -> bool:
+        """Always: an MLP probe reads a binary target."""
+        return True
 
-    def _head(self):
-        return MLPClassifier(
+    def _fit_model(self, X: np.ndarray, y: np.ndarray):
+        early = int(np.bincount(y).min()) >= 5 and len(y) >= 30
+        head = MLPClassifier(
             hidden_layer_sizes=(int(self.hidden),),
             alpha=self.alpha,
             learning_rate_init=1e-2,
             max_iter=self.max_iter,
-            early_stopping=self._early,
+            early_stopping=early,
             validation_fraction=0.15,
             n_iter_no_change=20,
             random_state=self.random_state,
         )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return make_pipeline(StandardScaler(), head).fit(X, y)
 
 
 MIN_CLASS = 10

@@ -23,17 +23,20 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError, DataError
-from core.hooks import forward_hooks
-from envs.grid import maze_distances
+from envs.grid import cell_columns, cell_objects, goal_cell, pick_target
 from probes.collect import EnvSpec, collect, make_env
-from probes.hooks import first_tensor, resolve_modules
-from probes.spatial import SpatialProbe
+from probes.spatial import SpatialProbe, site_grid
 from probes.steering import Intervention, random_control, steer_rows
 
 UNSTEERED = "unsteered"
 STEERED = "steered"
 CONTROL = "random control"
 MOVED = "goal moved in the input"
+
+
+def is_control(conditions: pd.Series) -> pd.Series:
+    """Which rows of a `retargeting_rate` table's `condition` column are random controls (`"random control {k}"`)."""
+    return conditions.astype(str).str.startswith(CONTROL)
 
 
 def _grid_env(env) -> Any:
@@ -44,42 +47,6 @@ def _grid_env(env) -> Any:
             f"{type(base).__name__} does not."
         )
     return base
-
-
-def cell_objects(truth: dict[str, Any]) -> list[str]:
-    """The objects the ground truth gives a cell for (`<name>_row` and `<name>_col` both present)."""
-    return sorted(k[: -len("_row")] for k in truth if k.endswith("_row") and k[: -len("_row")] + "_col" in truth)
-
-
-def goal_cell(info: dict[str, Any], goal: str) -> tuple[int, int]:
-    """The goal's cell from the environment's ground truth (`<goal>_row`, `<goal>_col` in `info["truth"]`)."""
-    truth = info.get("truth", {})
-    if goal not in cell_objects(truth):
-        raise DataError(
-            f"the environment's info['truth'] has no '{goal}_row'/'{goal}_col'; goal {goal!r} needs a cell in the "
-            f"ground truth. It has: {sorted(truth)}."
-        )
-    return int(truth[f"{goal}_row"]), int(truth[f"{goal}_col"])
-
-
-def site_grid(agent: Any, site: str, obs: np.ndarray) -> tuple[int, int, int]:
-    """`(C, H, W)` of `site`'s output on one observation `obs` `(C', H, W)`; an error unless it is maps on the same grid."""
-    module = resolve_modules(agent, [site])[site]
-    shapes: list[tuple[int, ...]] = []
-
-    def record(_module, _inputs, out) -> None:
-        shapes.append(tuple(first_tensor(out, site).shape[1:]))
-
-    with forward_hooks([(module, record)]):
-        agent.act(np.asarray(obs, dtype=np.float32)[None])
-    grid = tuple(np.shape(obs)[-2:])
-    if not shapes or len(shapes[0]) != 3 or shapes[0][1:] != grid:
-        raise DataError(
-            f"site {site!r} outputs shape {shapes[0] if shapes else 'nothing'} per observation; a spatial probe needs "
-            f"(C, {grid[0]}, {grid[1]}) maps on the observation's grid, such as a padded convolution's output "
-            f"(e.g. 'features_extractor.conv.0')."
-        )
-    return shapes[0]
 
 
 @dataclass(frozen=True)
@@ -123,7 +90,7 @@ def goal_probe(
         raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}.")
     data = collect(agent, env, shift=shift, n_episodes=n_episodes, layers=[site], seed=seed, env_kwargs=env_kwargs)
     first = data.first_steps()
-    cols = [f"{goal}_row", f"{goal}_col"]
+    cols = list(cell_columns(goal))
     missing = [c for c in cols if c not in first.table]
     if missing:
         raise DataError(f"the rollouts have no ground-truth columns {missing}; goal {goal!r} needs a cell.")
@@ -155,29 +122,6 @@ def _open_cells(env: EnvSpec, shift: float, env_kwargs: dict[str, Any] | None, o
     channels = list(getattr(made.unwrapped, "channels", ()))
     made.close()
     return None if "wall" not in channels else obs[:, channels.index("wall")] < 0.5
-
-
-def pick_target(
-    walls: np.ndarray, start: tuple[int, int], goal: tuple[int, int], rng: np.random.Generator, *, min_distance: int = 2
-) -> tuple[int, int] | None:
-    """A random open cell reachable from `start`, ≥ `min_distance` from `goal`, and off the way to and past the goal.
-
-    On no shortest path from `start` to `goal`, so an agent that heads for the real goal does not
-    pass the target on its way; and no shortest path from `start` to the target runs through the
-    goal, so an agent that heads for the target need not touch the goal. `None` when the maze has
-    no such cell.
-    """
-    from_start, from_goal = maze_distances(walls, start), maze_distances(walls, goal)
-    on_path = from_start + from_goal == from_start[goal]
-    # Nor may the way to the target lead over the goal: where reaching the goal ends the episode
-    # (the cheese), the agent would stop there.
-    behind_goal = from_start == from_start[goal] + from_goal
-    ok = (from_start > 0) & (from_goal >= min_distance) & ~on_path & ~behind_goal
-    cells = np.argwhere(ok)
-    if not len(cells):
-        return None
-    r, c = cells[rng.integers(len(cells))]
-    return int(r), int(c)
 
 
 def retarget(
@@ -439,6 +383,7 @@ __all__ = [
     "GoalProbe",
     "cell_objects",
     "goal_cell",
+    "is_control",
     "goal_probe",
     "pick_target",
     "retarget",

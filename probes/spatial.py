@@ -9,11 +9,15 @@ that makes the probe read that cell, and `probes.retargeting.retarget` builds an
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
 from core.errors import ConfigError, DataError
+from core.hooks import forward_hooks
+from probes.hooks import first_tensor, resolve_modules
 
 
 class SpatialProbe(BaseEstimator):
@@ -196,3 +200,23 @@ class SpatialProbe(BaseEstimator):
 
 
 __all__ = ["SpatialProbe"]
+
+
+def site_grid(agent: Any, site: str, obs: np.ndarray) -> tuple[int, int, int]:
+    """`(C, H, W)` of `site`'s output on one observation `obs` `(C', H, W)`; an error unless it is maps on the same grid."""
+    module = resolve_modules(agent, [site])[site]
+    shapes: list[tuple[int, ...]] = []
+
+    def record(_module, _inputs, out) -> None:
+        shapes.append(tuple(first_tensor(out, site).shape[1:]))
+
+    with forward_hooks([(module, record)]):
+        agent.act(np.asarray(obs, dtype=np.float32)[None])
+    grid = tuple(np.shape(obs)[-2:])
+    if not shapes or len(shapes[0]) != 3 or shapes[0][1:] != grid:
+        raise DataError(
+            f"site {site!r} outputs shape {shapes[0] if shapes else 'nothing'} per observation; a spatial probe needs "
+            f"(C, {grid[0]}, {grid[1]}) maps on the observation's grid, such as a padded convolution's output "
+            f"(e.g. 'features_extractor.conv.0')."
+        )
+    return shapes[0]

@@ -263,7 +263,7 @@ def test_linear_readout_folds_the_standardisation():
     y = (X[:, 1] + 0.5 * rng.normal(size=200) > 3.0).astype(float)
     probe = LinearProbe().fit(X, y)
     w, b = linear_readout(probe)
-    assert np.allclose(1 / (1 + np.exp(-(X @ w + b))), probe.predict(X))
+    assert np.allclose(1 / (1 + np.exp(-(X @ w + b))), probe.readout(X))
     with pytest.raises(DataError, match="constant"):
         linear_readout(LinearProbe().fit(X, np.ones(200)))
 

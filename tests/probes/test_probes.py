@@ -12,7 +12,11 @@ def test_linear_probe_recovers_planted_direction():
     y = (X[:, 3] - X[:, 7] + 0.3 * rng.normal(size=600) > 0).astype(int)
     probe = LinearProbe("logistic").fit(X[:400], y[:400])
     assert probe.score(X[400:], y[400:]) > 0.95
-    assert 0 <= probe.predict(X).min() and probe.predict(X).max() <= 1
+    p1 = probe.readout(X)
+    assert 0 <= p1.min() and p1.max() <= 1
+    # scikit-learn's conventions: predict gives labels, predict_proba the two class probabilities.
+    assert set(np.unique(probe.predict(X))) == {0, 1} and np.array_equal(probe.predict(X), (p1 > 0.5).astype(int))
+    np.testing.assert_allclose(probe.predict_proba(X), np.column_stack([1 - p1, p1]))
     ridge = LinearProbe("ridge").fit(X[:400], X[:400, 2] * 3)
     assert ridge.score(X[400:], X[400:, 2] * 3) > 0.99
 
@@ -20,7 +24,7 @@ def test_linear_probe_recovers_planted_direction():
 def test_constant_target_gives_constant_probe():
     X = np.random.default_rng(0).normal(size=(50, 3))
     probe = LinearProbe().fit(X, np.ones(50))
-    assert probe.constant_ == 1.0 and np.all(probe.predict(X) == 1.0)
+    assert probe.constant_ == 1.0 and np.all(probe.readout(X) == 1.0) and np.all(probe.predict(X) == 1)
 
 
 def test_bad_kind():

@@ -197,32 +197,17 @@ class CheeseMazeEnv(GridEnv):
         terminated, truncated = self._finish(on_cheese)
         return self._obs(), float(on_cheese), terminated, truncated, self._info()
 
-    def _obs(self) -> np.ndarray:
-        assert self._layout is not None
-        obs = np.zeros(self.observation_space.shape, dtype=np.float32)
-        obs[0] = self._layout.walls
-        obs[1][self._agent] = 1.0
-        obs[2][self._layout.cheese] = 1.0
-        return obs
+    def _objects(self) -> dict[str, Any]:
+        lay = self._layout
+        return {"wall": lay.walls, "agent": self._agent, "cheese": lay.cheese, "corner": lay.corner}
 
-    def _info(self) -> dict[str, Any]:
-        assert self._layout is not None
+    def _truth_extra(self) -> dict[str, Any]:
         lay = self._layout
         return {
-            "s": lay.s,
-            "achieved": dict(self._achieved),
-            "truth": {
-                "agent_row": self._agent[0],
-                "agent_col": self._agent[1],
-                "cheese_row": lay.cheese[0],
-                "cheese_col": lay.cheese[1],
-                "corner_row": lay.corner[0],
-                "corner_col": lay.corner[1],
-                "maze_size": lay.size,
-                "cheese_in_region": int(lay.region[lay.cheese]),
-                "cheese_dist": self._dist[0],
-                "corner_dist": self._dist[1],
-            },
+            "maze_size": lay.size,
+            "cheese_in_region": int(lay.region[lay.cheese]),
+            "cheese_dist": self._dist[0],
+            "corner_dist": self._dist[1],
         }
 
     def _rgb_background(self, img: np.ndarray) -> None:

@@ -139,31 +139,12 @@ class CoinCorridorEnv(GridEnv):
         terminated, truncated = self._finish(on_coin or on_exit)
         return self._obs(), float(on_coin), terminated, truncated, self._info()
 
-    def _obs(self) -> np.ndarray:
-        assert self._layout is not None
-        obs = np.zeros(self.observation_space.shape, dtype=np.float32)
-        obs[0] = self._layout.walls
-        obs[1][self._agent] = 1.0
-        obs[2][self._layout.coin] = 1.0
-        obs[3][self._layout.exit] = 1.0
-        return obs
-
-    def _info(self) -> dict[str, Any]:
-        assert self._layout is not None
+    def _objects(self) -> dict[str, Any]:
         lay = self._layout
-        return {
-            "s": lay.s,
-            "achieved": dict(self._achieved),
-            "truth": {
-                "agent_row": self._agent[0],
-                "agent_col": self._agent[1],
-                "coin_row": lay.coin[0],
-                "coin_col": lay.coin[1],
-                "exit_row": lay.exit[0],
-                "exit_col": lay.exit[1],
-                "coin_at_exit": int(lay.coin == lay.exit),
-            },
-        }
+        return {"wall": lay.walls, "agent": self._agent, "coin": lay.coin, "exit": lay.exit}
+
+    def _truth_extra(self) -> dict[str, Any]:
+        return {"coin_at_exit": int(self._layout.coin == self._layout.exit)}
 
     def _ansi(self) -> str:
         chars = np.where(self._layout.walls, "#", ".")

@@ -90,8 +90,10 @@ class GridEnv(gym.Env):
     A subclass sets `channels` and `candidates`, draws its episode in `reset` (a layout with a
     `walls` array, set as `self._layout`) and calls `self._start(agent)`; its `step` calls
     `self._move(action)`, updates its objects and `self._achieved`, and returns with
-    `self._finish(terminated)`. It provides `_obs()`, `_info(...)` and `_ansi()`; rendering to
-    RGB paints the observation's channels with `PALETTE`.
+    `self._finish(terminated)`. It describes the current state once, in `_objects()` (`{name:
+    cells}`), from which `_obs()` paints the channels and `_info()` writes the ground truth; it adds
+    scalar ground truth in `_truth_extra()` and provides `_ansi()`. Rendering to RGB paints the
+    observation's channels with `PALETTE`.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
@@ -148,8 +150,39 @@ class GridEnv(gym.Env):
         self._done = terminated or truncated
         return terminated, truncated
 
-    def _obs(self) -> np.ndarray:
+    def _objects(self) -> dict[str, Any]:
+        """Every object of the current state by name, in ground-truth order.
+
+        A value is one cell `(row, col)`, several cells (a list), a boolean map `(H, W)` (walls) or a
+        number that fills the whole plane (a flag). The objects named in `channels` are painted into
+        the observation; every one-cell object, channel or not, gives `<name>_row`/`<name>_col` in
+        `info["truth"]` (`cell_columns`).
+        """
         raise NotImplementedError
+
+    def _truth_extra(self) -> dict[str, Any]:
+        """Ground truth beyond the objects' cells (counts, distances, flags), after them in `info["truth"]`."""
+        return {}
+
+    def _obs(self) -> np.ndarray:
+        """The `(C, H, W)` one-hot observation painted from `_objects()`."""
+        assert self._layout is not None
+        obs = np.zeros(self.observation_space.shape, dtype=np.float32)
+        objects = self._objects()
+        for plane, name in zip(obs, self.channels, strict=True):
+            _paint(plane, objects.get(name))
+        return obs
+
+    def _info(self, **extra: Any) -> dict[str, Any]:
+        """`info`: the regime `s`, the candidates achieved so far, `extra` entries and the ground truth."""
+        assert self._layout is not None
+        truth: dict[str, Any] = {}
+        for name, cells in self._objects().items():
+            if _is_cell(cells):
+                row, col = cell_columns(name)
+                truth[row], truth[col] = cells[0], cells[1]
+        truth.update(self._truth_extra())
+        return {"s": self._layout.s, "achieved": dict(self._achieved), **extra, "truth": truth}
 
     def _ansi(self) -> str:
         raise NotImplementedError
@@ -170,6 +203,26 @@ class GridEnv(gym.Env):
         for name in names:
             img[obs[self.channels.index(name)] > 0] = PALETTE.get(name, (128, 128, 128))
         return np.kron(img, np.ones((16, 16, 1), dtype=np.uint8))
+
+
+def _is_cell(value: Any) -> bool:
+    """Whether an `_objects()` value is one cell `(row, col)`."""
+    return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, Integral) for v in value)
+
+
+def _paint(plane: np.ndarray, cells: Any) -> None:
+    """Paint one observation plane `(H, W)` from an `_objects()` value (see `GridEnv._objects`)."""
+    if cells is None:
+        return
+    if isinstance(cells, np.ndarray):
+        plane[...] = cells
+    elif isinstance(cells, (int, float, np.number)) and not isinstance(cells, bool):
+        plane[...] = float(cells)
+    elif _is_cell(cells):
+        plane[cells] = 1.0
+    else:
+        for cell in cells:
+            plane[cell] = 1.0
 
 
 def cell_columns(obj: str) -> tuple[str, str]:

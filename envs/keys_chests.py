@@ -178,7 +178,7 @@ class KeysChestsEnv(GridEnv):
         self._keys = set(self._layout.keys)
         self._chests = set(self._layout.chests)
         self._held = self._collected = self._opened = 0
-        return self._obs(), self._info(0.0)
+        return self._obs(), self._info(base_reward=0.0)
 
     def step(self, action):
         self._move(action)
@@ -196,38 +196,27 @@ class KeysChestsEnv(GridEnv):
         self._achieved["chests_opened"] |= self._opened >= min(len(lay.keys), len(lay.chests))
         self._achieved["keys_collected"] |= self._collected == len(lay.keys)
         terminated, truncated = self._finish(not self._chests or (self._held == 0 and not self._keys))
-        return self._obs(), reward, terminated, truncated, self._info(reward)
+        return self._obs(), reward, terminated, truncated, self._info(base_reward=reward)
 
-    def _obs(self) -> np.ndarray:
-        assert self._layout is not None
-        obs = np.zeros(self.observation_space.shape, dtype=np.float32)
-        obs[0] = self._layout.walls
-        obs[1][self._agent] = 1.0
-        for pos in self._keys:
-            obs[2][pos] = 1.0
-        for pos in self._chests:
-            obs[3][pos] = 1.0
-        obs[4, 0, : self._held] = 1.0
-        return obs
+    def _objects(self) -> dict[str, Any]:
+        return {
+            "wall": self._layout.walls,
+            "agent": self._agent,
+            "key": list(self._keys),
+            "chest": list(self._chests),
+            "inventory": [(0, k) for k in range(self._held)],  # one cell of the top row per key held
+        }
 
-    def _info(self, reward: float) -> dict[str, Any]:
-        assert self._layout is not None
+    def _truth_extra(self) -> dict[str, Any]:
         lay = self._layout
         return {
-            "s": lay.s,
-            "achieved": dict(self._achieved),
-            "base_reward": reward,
-            "truth": {
-                "agent_row": self._agent[0],
-                "agent_col": self._agent[1],
-                "n_keys": len(lay.keys),
-                "n_chests": len(lay.chests),
-                "keys_held": self._held,
-                "keys_left": len(self._keys),
-                "chests_left": len(self._chests),
-                "chests_opened": self._opened,
-                "keys_collected": self._collected,
-            },
+            "n_keys": len(lay.keys),
+            "n_chests": len(lay.chests),
+            "keys_held": self._held,
+            "keys_left": len(self._keys),
+            "chests_left": len(self._chests),
+            "chests_opened": self._opened,
+            "keys_collected": self._collected,
         }
 
     def _ansi(self) -> str:

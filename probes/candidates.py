@@ -109,6 +109,11 @@ class CandidateProbes:
             raise unknown_name(f"probe site of {candidate!r}", str(site), sites)
         return column
 
+    def has_readout(self, candidate: str, site: str | None = None) -> bool:
+        """Whether `candidate` was read out at `site` (at all, when `None`)."""
+        column = f"{_YM}{candidate}" if site is None else f"{_YM}{candidate}@{site}"
+        return column in self.y_m
+
     def readout(self, candidate: str, site: str | None = None) -> pd.Series:
         """Out-of-fold read-out `Y_m` of `candidate` per episode, at `site` (the best site when `None`)."""
         return self.y_m[self.readout_column(candidate, site)]

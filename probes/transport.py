@@ -193,8 +193,8 @@ def probe_transport(
                 # The read-out every score below is computed from: out-of-fold over all episodes
                 # (pooled), or out-of-fold at the training shift and out-of-sample elsewhere.
                 pred = np.full(len(y_all), np.nan)
-                if pooled and kind == "logistic" and reuse is not None and f"ym_{cand}@{site}" in reuse.y_m:
-                    pred = reuse.y_m[f"ym_{cand}@{site}"].to_numpy(dtype=np.float64)  # fitted once, by probe_candidates
+                if pooled and kind == "logistic" and reuse is not None and reuse.has_readout(cand, site):
+                    pred = reuse.readout(cand, site).to_numpy(dtype=np.float64)  # fitted once, by probe_candidates
                     pooled_scores[(cand, site, kind)] = probe_score("logistic", y_all, pred)
                 elif pooled:
                     pred = _cross_fit(kind, X_all, y_all, alpha=alpha, n_folds=n_folds, seed=seed)

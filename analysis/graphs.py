@@ -24,6 +24,7 @@ and with it transport, fails. `check()` reports both and says which one the data
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -88,6 +89,12 @@ class Falsification:
         """Plain-JSON form."""
         return asdict(self)
 
+    def _repr_html_(self) -> str:
+        return (
+            f"<b>DoWhy falsify_graph</b>: falsifiable {self.falsifiable}, falsified {self.falsified}; "
+            f"{self.violations} of {self.tests} local Markov conditions violated"
+        )
+
 
 @dataclass(frozen=True)
 class GraphReport:
@@ -139,6 +146,10 @@ class GraphReport:
             "local_tests": [{**asdict(t), "statement": t.statement} for t in self.local_tests],
             "falsify": None if self.falsify is None else self.falsify.to_dict(),
         }
+
+    def _repr_html_(self) -> str:
+        edges = ", ".join(f"{a} → {b}" for a, b in self.edges)
+        return f"<b>Selection diagram</b> <code>{html.escape(edges)}</code><br>{html.escape(self.reading)}"
 
 
 class SelectionDiagram:

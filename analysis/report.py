@@ -29,8 +29,8 @@ VERDICT_COLOURS = {
 }
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1340px;margin:2em auto;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap;vertical-align:top}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}td.text{text-align:left;white-space:normal}
 .scroll{overflow-x:auto;max-width:100%}
 .badge{color:#fff;border-radius:4px;padding:.1em .5em;font-weight:600;white-space:nowrap}
@@ -177,18 +177,21 @@ def _graph_section(candidate: str, g: GraphReport) -> str:
 
 
 def _candidate_row(c: CandidateResult) -> str:
+    # Each cell breaks only between a value and its interval (or a site and its scores), never inside a
+    # number or a badge, so the table fits a 1,400-pixel window.
     m, t, probe = c.mesa, c.transport, c.probe
     lo, hi = t.effect_ci
     mlo, mhi = t.magnitude_bounds
     flagged = " ⚠" if probe is not None and probe.flags else ""
-    site = "–" if probe is None else probe.site
+    if probe is None:
+        probe_cell = "–"
+    else:
+        probe_cell = f"<code>{html.escape(probe.site)}</code><br>{_fmt(probe.score)} / {_fmt(probe.control_score)}"
     return (
-        f"<tr><td>{html.escape(c.name)}</td><td>{_fmt(m.meets)} ({_fmt(m.rate_s0, 2)} / {_fmt(m.rate_s1, 2)})</td>"
-        f"<td>{_fmt(t.p_value)}</td><td>{t.effect:+.3f} [{lo:+.3f}, {hi:+.3f}]</td>"
-        f"<td>{_fmt(t.magnitude)} [{_fmt(mlo)}, {_fmt(mhi)}]</td><td>{_fmt(t.q95)} ({_fmt(t.q95_upper)})</td>"
-        f"<td>±{_fmt(t.margin, 2)}</td><td>{_badge(c.verdict.value)}{flagged}</td><td><code>{html.escape(site)}</code></td>"
-        f"<td>{_fmt(None if probe is None else probe.score)}</td>"
-        f"<td>{_fmt(None if probe is None else probe.control_score)}</td></tr>"
+        f"<tr><td>{html.escape(c.name)}</td><td>{_fmt(m.meets)}<br>{_fmt(m.rate_s0, 2)} / {_fmt(m.rate_s1, 2)}</td>"
+        f"<td>{_fmt(t.p_value)}</td><td>{t.effect:+.3f}<br>[{lo:+.3f}, {hi:+.3f}]</td>"
+        f"<td>{_fmt(t.magnitude)}<br>[{_fmt(mlo)}, {_fmt(mhi)}]</td><td>{_fmt(t.q95)}<br>({_fmt(t.q95_upper)})</td>"
+        f"<td>±{_fmt(t.margin, 2)}</td><td>{_badge(c.verdict.value)}{flagged}</td><td>{probe_cell}</td></tr>"
     )
 
 
@@ -208,9 +211,10 @@ def _agent_section(a: AgentResult) -> list[str]:
             + "</tr>"
         )
     parts.append(
-        "</table><h3>Candidates</h3><div class='scroll'><table><tr><th>candidate</th><th>mesa condition</th>"
-        "<th>p-value</th><th>effect [CI]</th><th>‖τ‖₂ [bounds]</th><th>q95 |τ| (upper)</th><th>margin</th>"
-        "<th>verdict</th><th>probe site</th><th>probe AUC</th><th>obs control AUC</th></tr>"
+        "</table><h3>Candidates</h3><div class='scroll'><table><tr><th>candidate</th>"
+        "<th>mesa condition<br>(rate s=0 / s=1)</th><th>p-value</th><th>effect<br>[CI]</th>"
+        "<th>‖τ‖₂<br>[bounds]</th><th>q95 |τ|<br>(upper)</th><th>margin</th><th>verdict</th>"
+        "<th>probe site<br>AUC / obs control</th></tr>"
     )
     parts += [_candidate_row(c) for c in a.candidates]
     parts.append("</table></div>")

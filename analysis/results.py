@@ -41,6 +41,13 @@ class MesaCondition:
         """Plain-JSON form."""
         return {"meets": self.meets, "rate_s0": self.rate_s0, "rate_s1": self.rate_s1, "threshold": self.threshold}
 
+    def _repr_html_(self) -> str:
+        meets = "meets" if self.meets else "does not meet"
+        return (
+            f"<b>Mesa condition</b>: {meets} it (achieved {self.rate_s0:.2f} in training, {self.rate_s1:.2f} in "
+            f"deployment; threshold {self.threshold:g})"
+        )
+
 
 @dataclass(frozen=True)
 class DirectEffectCheck:
@@ -143,6 +150,10 @@ class RegimeBehaviour:
     def to_dict(self) -> dict:
         """Plain-JSON form (without `s`, the key it is filed under)."""
         return {"episodes": self.episodes, "base_return": self.base_return, "achievement": dict(self.achievement)}
+
+    def _repr_html_(self) -> str:
+        rates = ", ".join(f"{html.escape(c)} {r:.2f}" for c, r in self.achievement.items())
+        return f"<b>s={self.s}</b>: {self.episodes} episodes, base return {self.base_return:.3f}; achieved: {rates}"
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,14 @@ class RetargetingSummary:
             out["solvable"] = self.solvable.to_dict()
         return out
 
+    def _repr_html_(self) -> str:
+        lo, hi = self.steered_ci
+        control = "–" if self.control_mean is None else f"{self.control_mean:.2f} (max {self.control_max:.2f})"
+        return (
+            f"<b>Retargeting</b> at strength {self.scale:g}: steered {self.steered:.2f} [{lo:.2f}, {hi:.2f}] of "
+            f"{self.n_episodes} mazes; random controls {control}; unsteered {self.unsteered:.2f}"
+        )
+
 
 @dataclass(frozen=True)
 class SteeringSection:

@@ -17,6 +17,7 @@ test reads the change in the agent's objective before its returns show it.
 
 from __future__ import annotations
 
+import html
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,6 +140,12 @@ class ShiftSweep:
             "reading": self.reading,
             "summary": self.summary.to_dict(orient="records"),
         }
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<b>Shift sweep</b> of {html.escape(self.candidate)} ({self.repeats} draws of {self.n} episodes per λ)<br>"
+            f"{html.escape(self.reading)}{self.summary.to_html(index=False, float_format='%.3f')}"
+        )
 
 
 def behaviour_test(y_b: np.ndarray, s: np.ndarray, *, n_permutations: int = 999, seed: int = 0) -> float:

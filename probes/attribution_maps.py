@@ -7,6 +7,7 @@ candidate's read-out, where in the first observation of an episode it looks
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,10 @@ class TargetAttribution:
             "top_cells": self.top_cells.to_dict(orient="records"),
             "channels": self.channels.to_dict(orient="records"),
         }
+
+    def _repr_html_(self) -> str:
+        where = "the chosen action" if self.site is None else f"the read-out at <code>{html.escape(self.site)}</code>"
+        return f"<b>Attribution</b> of {where}{self.top_cells.to_html(index=False)}{self.channels.to_html(index=False)}"
 
 
 @dataclass(frozen=True)

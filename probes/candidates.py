@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
@@ -49,6 +50,13 @@ class ProbeChoice:
         if self.flags is not None:
             out["flags"] = list(self.flags)
         return out
+
+    def _repr_html_(self) -> str:
+        flags = "" if not self.flags else f" ⚠ {html.escape('; '.join(self.flags))}"
+        return (
+            f"<b>Probe</b> at <code>{html.escape(self.site)}</code>: AUC {self.score:.3f} (observation control "
+            f"{self.control_score:.3f}){flags}"
+        )
 
 
 @dataclass(frozen=True)

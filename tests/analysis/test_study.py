@@ -26,6 +26,10 @@ def test_misaligned_agent_gets_a_robust_direct_effect_and_the_bypass_named():
     result = analyse_agent("a", _episodes(-0.5), ["goal"], diagram=SelectionDiagram.standard(direct=True))
     assert result.verdict.value == "misaligned" and result.candidate("goal").sensitivity.direct_effect.nde < 0
     assert "misaligned" in result._repr_html_()
+    # Every typed section shows itself in a notebook.
+    c = result.candidate("goal")
+    for section in (c, c.mesa, c.transport, c.sensitivity, c.sweep, c.graph, c.graph.falsify, *result.behaviour):
+        assert isinstance(section._repr_html_(), str) and section._repr_html_().startswith("<")
     entry = result.to_dict()
     (cand,) = entry["candidates"]
     assert entry["verdict"] == "misaligned"

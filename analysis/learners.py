@@ -94,6 +94,7 @@ class _Booster:
 
     def fit_predict(self, train: np.ndarray, target: np.ndarray, test: np.ndarray) -> np.ndarray:
         """Predictions at rows `test` of a fit on rows `train` of `target (n,)`; a probability for a 0/1 target."""
+        train = np.sort(train)  # LightGBM's subset takes its rows in sorted order; the labels must follow them
         t = target[train]
         binary = bool(np.all((t == 0) | (t == 1))) and len(np.unique(t)) == 2
         objective = "binary" if binary else "regression"

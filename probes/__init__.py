@@ -13,7 +13,7 @@ from probes.attribution_maps import (
 from probes.candidates import CONTROL_SITE, CandidateProbes, ProbeChoice, cross_fit, probe_candidates
 from probes.collect import collect
 from probes.dataset import RolloutDataset
-from probes.estimators import LinearProbe, MLPProbe, probe_score
+from probes.estimators import LinearProbe, MLPProbe, Probe, as_probe, probe_score
 from probes.hooks import ActivationCache, capture, count_hooks, resolve_modules
 from probes.retargeting import GoalProbe, goal_probe, pick_target, retarget, retargeting_rate
 from probes.spatial import SpatialProbe
@@ -25,6 +25,7 @@ __all__ = [
     "ActivationCache",
     "CandidateAttributions",
     "CandidateProbes",
+    "Probe",
     "ProbeChoice",
     "GoalProbe",
     "Intervention",
@@ -35,6 +36,7 @@ __all__ = [
     "RolloutDataset",
     "SpatialProbe",
     "TargetAttribution",
+    "as_probe",
     "attribute_inputs",
     "attribute_neurons",
     "candidate_attributions",

@@ -141,20 +141,23 @@ def linear_readout(probe) -> tuple[np.ndarray, float]:
     model = getattr(probe, "model_", None)
     if model is None:
         raise ConfigError("the probe is not fitted; call probe.fit(X, y) first.")
+    from sklearn.preprocessing import StandardScaler
+
     steps = list(model) if hasattr(model, "steps") else [model]
     head, scalers = steps[-1], steps[:-1]
-    if not hasattr(head, "coef_") or any(not hasattr(t, "scale_") for t in scalers) or len(scalers) > 1:
+    if not hasattr(head, "coef_") or len(scalers) > 1 or any(not isinstance(t, StandardScaler) for t in scalers):
         raise DataError(
-            f"the probe ({type(head).__name__}) is not a linear model on (standardised) activations: it has no single "
-            f"weight vector to attribute. Use a linear probe (LinearProbe, LogisticRegression, RidgeClassifier)."
+            f"the probe ({' → '.join(type(t).__name__ for t in steps)}) is not a linear model on (standardised) "
+            f"activations: it has no single weight vector to attribute. Use a linear probe (LinearProbe, "
+            f"LogisticRegression, RidgeClassifier, alone or after a StandardScaler)."
         )
     coef = np.asarray(head.coef_, dtype=np.float64).reshape(-1)
     intercept = float(np.asarray(head.intercept_, dtype=np.float64).reshape(-1)[0])
     if not scalers:
         return coef, intercept
     scaler = scalers[0]
-    scale = np.asarray(scaler.scale_, dtype=np.float64)
-    mean = np.asarray(scaler.mean_, dtype=np.float64)
+    scale = np.asarray(scaler.scale_, dtype=np.float64) if scaler.with_std else np.ones_like(coef)
+    mean = np.asarray(scaler.mean_, dtype=np.float64) if scaler.with_mean else np.zeros_like(coef)
     weight = coef / scale
     return weight, float(intercept - np.sum(weight * mean))
 

@@ -98,9 +98,13 @@ class CandidateProbes:
             )
         return self.probes[(candidate, site)]
 
-    def reusable_as(self, probe: Probe, n_folds: int, seed: int) -> bool:
-        """Whether these read-outs are what cross-fitting `probe` with `n_folds` folds and `seed` would give."""
-        return bool(self.probes) and self.estimator == repr(probe) and self.n_folds == n_folds and self.seed == seed
+    def reusable_as(self, probe: Probe, n_folds: int, seed: int, episodes=None) -> bool:
+        """Whether these read-outs are what cross-fitting `probe` with `n_folds` folds and `seed` would give
+        (on the same `episodes`, in the same order, when given)."""
+        same = bool(self.probes) and self.estimator == repr(probe) and self.n_folds == n_folds and self.seed == seed
+        if same and episodes is not None:
+            same = np.array_equal(np.asarray(episodes), self.y_m["episode"].to_numpy())
+        return same
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -213,7 +217,7 @@ def cross_fit(
     alpha)`. Folds over rows are stratified by label for a classifier (`StratifiedKFold`, or
     `KFold` when a class has fewer rows than folds), seeded by `seed`.
     """
-    return _cross_fit(X, y, as_probe(probe or LinearProbe(kind, alpha)), n_folds, seed)[0]
+    return _cross_fit(X, y, as_probe(probe if probe is not None else LinearProbe(kind, alpha)), n_folds, seed)[0]
 
 
 def _cross_fit(X: np.ndarray, y: np.ndarray, probe: Probe, n_folds: int, seed: int) -> tuple[np.ndarray, list[Probe]]:

@@ -179,7 +179,8 @@ def probe_transport(
         where = "the dataset" if pooled else f"the training shift {train_shift:g}"
         raise DataError(f"{where} has {n_fit} episodes; need at least {2 * n_folds}.")
 
-    reuse = probes if probes is not None and probes.reusable_as(_make("logistic", alpha, seed), n_folds, seed) else None
+    same = probes is not None and probes.reusable_as(_make("logistic", alpha, seed), n_folds, seed, episodes["episode"])
+    reuse = probes if same else None
     rows, pooled_scores = [], {}
     readouts: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in kinds}
     for cand in candidates:

@@ -71,6 +71,9 @@ def test_boosting_on_a_subset_of_rows_binned_once_equals_binning_the_rows_anew()
     anew = lgb.Dataset(z[train], label=y[train], reference=booster.binned, params=booster._binning)
     model = lgb.train(booster._params("regression"), anew)
     np.testing.assert_array_equal(booster.fit_predict(train, y, test), model.predict(z[test], num_threads=1))
+    # Rows given out of order are the same rows: labels follow LightGBM's sorted subset.
+    shuffled = np.random.default_rng(1).permutation(train)
+    np.testing.assert_array_equal(booster.fit_predict(shuffled, y, test), booster.fit_predict(train, y, test))
 
 
 def _shift_fold(z, t, folds, fold):

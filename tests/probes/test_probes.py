@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from envs import ConfigError
+from envs import ConfigError, DataError
 from probes import LinearProbe, RolloutDataset, probe_candidates
 
 
@@ -75,3 +75,36 @@ def test_probe_on_real_rollouts(dataset):
     assert set(res.scores.candidate) == {"coin", "exit"}
     assert {"ym_coin", "ym_exit", "return", "s"} <= set(res.y_m.columns)
     assert len(res.y_m) == dataset.n_episodes
+
+
+def test_any_scikit_learn_classifier_is_a_probe_and_its_linear_weights_are_read():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    from probes import cross_fit
+    from probes.attribution import linear_readout
+    from probes.estimators import Probe, as_probe
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5)) + 3
+    y = (X[:, 0] - X[:, 1] + 0.3 * rng.normal(size=300) > 0).astype(float)
+    for est in (
+        LogisticRegression(),
+        make_pipeline(StandardScaler(), LogisticRegression()),
+        make_pipeline(StandardScaler(with_mean=False), LogisticRegression()),
+    ):
+        probe = Probe(est).fit(X, y)
+        w, b = linear_readout(probe)
+        np.testing.assert_allclose(1 / (1 + np.exp(-(X @ w + b))), probe.readout(X), atol=1e-9)
+    ridge = Probe(RidgeClassifier()).fit(X, y)  # no predict_proba: the read-out is its decision function
+    w, b = linear_readout(ridge)
+    np.testing.assert_allclose(X @ w + b, ridge.readout(X), atol=1e-9)
+    with pytest.raises(DataError, match="not a linear model"):
+        linear_readout(Probe(make_pipeline(MinMaxScaler(), LogisticRegression())).fit(X, y))
+    # An unfitted ensemble cannot be asked whether it is truthy; cross-fitting must not ask.
+    pred = cross_fit(X, y, probe=RandomForestClassifier(n_estimators=10, random_state=0), n_folds=3, seed=0)
+    assert pred.shape == (300,) and 0 <= pred.min() and pred.max() <= 1
+    with pytest.raises(ConfigError, match="scikit-learn estimator"):
+        as_probe(object())

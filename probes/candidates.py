@@ -25,6 +25,11 @@ _YM = "ym_"
 """Prefix of the read-out columns of `CandidateProbes.y_m`: `ym_<candidate>` and `ym_<candidate>@<site>`."""
 
 
+def _column(candidate: str, site: str | None = None) -> str:
+    """The `y_m` column of `candidate`'s read-out at `site` (its best site when `None`)."""
+    return f"{_YM}{candidate}" if site is None else f"{_YM}{candidate}@{site}"
+
+
 @dataclass(frozen=True)
 class ProbeChoice:
     """The probe a candidate's signal `Y_m` is read with: its site, held-out score and the control's.
@@ -115,16 +120,15 @@ class CandidateProbes:
         """Name of the `y_m` column holding `candidate`'s read-out at `site` (the best site when `None`)."""
         if candidate not in self.candidates:
             raise unknown_name("candidate", candidate, self.candidates)
-        column = f"{_YM}{candidate}" if site is None else f"{_YM}{candidate}@{site}"
+        column = _column(candidate, site)
         if column not in self.y_m:
-            sites = [c.split("@", 1)[1] for c in self.y_m.columns if c.startswith(f"{_YM}{candidate}@")]
+            sites = [c.split("@", 1)[1] for c in self.y_m.columns if c.startswith(_column(candidate, ""))]
             raise unknown_name(f"probe site of {candidate!r}", str(site), sites)
         return column
 
     def has_readout(self, candidate: str, site: str | None = None) -> bool:
         """Whether `candidate` was read out at `site` (at all, when `None`)."""
-        column = f"{_YM}{candidate}" if site is None else f"{_YM}{candidate}@{site}"
-        return column in self.y_m
+        return _column(candidate, site) in self.y_m
 
     def readout(self, candidate: str, site: str | None = None) -> pd.Series:
         """Out-of-fold read-out `Y_m` of `candidate` per episode, at `site` (the best site when `None`)."""
@@ -274,7 +278,7 @@ def probe_candidates(
         X = np.asarray(first.site(site), dtype=np.float64)
         pred, _ = _cross_fit(X, y, probe, n_folds, seed)
         kept[(cand, site)] = clone(probe).fit(X, y)
-        out[f"{_YM}{cand}@{site}"] = pred
+        out[_column(cand, site)] = pred
         return pred
 
     for cand in candidates:
@@ -298,7 +302,7 @@ def probe_candidates(
             )
             if cand not in best or (np.isfinite(score) and score > best_score):
                 best[cand], best_score = site, score
-        out[f"ym_{cand}"] = out[f"ym_{cand}@{best[cand]}"] if cand in best else out.get(f"ym_{cand}@{CONTROL_SITE}")
+        out[_column(cand)] = out[_column(cand, best[cand])] if cand in best else out.get(_column(cand, CONTROL_SITE))
     meta = {k: data.meta[k] for k in ("env", "run", "seed") if k in data.meta}
     return CandidateProbes(
         pd.DataFrame(rows), out, best, score_kind, n_folds, meta, estimator=repr(probe), seed=seed, probes=kept

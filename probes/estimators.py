@@ -43,8 +43,10 @@ class Probe(BaseEstimator):
     @property
     def is_classifier(self) -> bool:
         """Whether the probe reads a binary target (its estimator has `predict_proba` or `decision_function`)."""
-        est = self._build()
-        return hasattr(est, "predict_proba") or hasattr(est, "decision_function")
+        if self.estimator is None:
+            raise ConfigError("Probe needs an estimator, e.g. Probe(LogisticRegression()).")
+        # The unfitted estimator answers as its fitted clone does (scikit-learn's available_if), so no clone is built.
+        return hasattr(self.estimator, "predict_proba") or hasattr(self.estimator, "decision_function")
 
     @property
     def score_kind(self) -> str:

@@ -66,6 +66,40 @@ FLIP_CELLS = 16_000_000
 """Signs drawn at once (units × draws), bounding the memory of one batch."""
 
 
+@dataclass(frozen=True)
+class SharedSigns:
+    """Rademacher signs per unit, shared by several PCM tests on overlapping sets of units.
+
+    The one-vs-training tests of a family of regimes all contain the training units. Flipping each
+    unit's residual by the same sign in every test keeps the tests' dependence in the flipped
+    statistics, so the maximum of the statistics has its null distribution in the maximum of the
+    flipped ones (a multiplier bootstrap of a max statistic; Chernozhukov, Chetverikov & Kato 2013).
+    `packed` holds `N_FLIPS` bits per unit, eight per byte.
+    """
+
+    packed: np.ndarray  # (units, ceil(N_FLIPS / 8)) uint8
+
+    @classmethod
+    def draw(cls, n_units: int, seed: int) -> "SharedSigns":
+        """Signs for `n_units` units, a function of `seed`."""
+        rng = np.random.default_rng([seed, 47])
+        return cls(rng.integers(0, 256, size=(n_units, (N_FLIPS + 7) // 8), dtype=np.uint8))
+
+    def bits(self, units: np.ndarray, start: int, count: int) -> np.ndarray:
+        """`(len(units), count)` 0/1 bits of draws `start .. start + count` for the given unit ids."""
+        return np.unpackbits(self.packed[units], axis=1, count=start + count)[:, start:]
+
+
+@dataclass(frozen=True)
+class PCMOutcome:
+    """The PCM statistic, its p-value, its `N_FLIPS` sign-flipped null draws and a description."""
+
+    statistic: float
+    p_value: float
+    draws: np.ndarray
+    description: str
+
+
 def pcm_test(
     nu: Nuisance, z: torch.Tensor, groups: np.ndarray | None = None, seed: int = 0, *, zg: torch.Tensor | None = None
 ) -> tuple[float, int, float, str]:
@@ -74,6 +108,27 @@ def pcm_test(
     `nu` holds the cross-fitted residuals of one-column `x` and `y` on `z (n, d)`; `zg`, the normal
     scores of `z` (`analysis.ridge.gaussianize`), when the caller already has them.
     """
+    out = pcm(nu, z, groups, seed, zg=zg)
+    return out.statistic, 2, out.p_value, out.description
+
+
+def pcm(
+    nu: Nuisance,
+    z: torch.Tensor,
+    groups: np.ndarray | None = None,
+    seed: int = 0,
+    *,
+    zg: torch.Tensor | None = None,
+    signs: SharedSigns | None = None,
+    units: np.ndarray | None = None,
+) -> PCMOutcome:
+    """The projected covariance measure of `x ⊥ y | z` with its null draws (see `pcm_test`).
+
+    With `signs`, the flips come from them: `units (n,)` gives each row's unit id in `signs` (rows of
+    one group must share it), so that tests sharing units flip them alike.
+    """
+    if (signs is None) != (units is None):
+        raise ConfigError("pcm takes signs= and units= together (shared sign flips need each row's unit id).")
     if nu.r_x.shape[1] != 1 or nu.r_y.shape[1] != 1:
         raise ConfigError(
             f"pcm tests one column x against one column y, got {nu.r_x.shape[1]} and {nu.r_y.shape[1]}; "
@@ -101,9 +156,9 @@ def pcm_test(
         influence = torch.zeros_like(design)
         influence[learn[h]] = fits[h].influence  # rows outside the learning sample do not move the direction
         stacked = torch.cat([prod[:, None] * design, influence * r_x[rows[h], None], prod[:, None]], dim=1)
-        halves.append(_Half(cluster_totals(stacked, g)))
+        halves.append(_Half(cluster_totals(stacked, g), _half_units(units, rows[h].cpu().numpy(), g)))
     observed = _statistics(halves, [part.totals.sum(0, keepdim=True).T for part in halves])
-    flipped = _flipped(halves, seed)
+    flipped = _flipped(halves, seed, signs)
     scale = float(flipped[0].std())
     scale = scale if scale > 0 else 1.0
     z_pcm, z_gcm = float(observed[0][0]) / scale, float(observed[1][0])
@@ -116,7 +171,25 @@ def pcm_test(
         f"with the plain GCM (z = {z_gcm:+.2f}) as max(z_pcm, |z_gcm|); p from {N_FLIPS} sign flips of the "
         f"residuals (wild bootstrap, smallest p {1 / (1 + N_FLIPS):.3f})"
     )
-    return stat, 2, p, description
+    return PCMOutcome(stat, p, draws, description)
+
+
+def max_type_p(outcomes: list[PCMOutcome]) -> float:
+    """Joint p-value of several PCM tests run with the same `SharedSigns`: their largest statistic
+    against the largest of their flipped statistics, draw by draw."""
+    stat = max(o.statistic for o in outcomes)
+    draws = np.max([o.draws for o in outcomes], axis=0)
+    return float((1 + np.count_nonzero(draws >= stat - 1e-12)) / (1 + N_FLIPS))
+
+
+def _half_units(units: np.ndarray | None, rows: np.ndarray, groups: np.ndarray | None) -> np.ndarray | None:
+    """The unit id of each of a half's totals rows (`cluster_totals` order), or None without shared signs."""
+    if units is None:
+        return None
+    if groups is None:
+        return units[rows]
+    _, first = np.unique(groups, return_index=True)  # cluster_totals orders groups as np.unique does
+    return units[rows][first]
 
 
 def _direction_positions(n_rows: int, seed: int, device: torch.device) -> torch.Tensor:
@@ -135,6 +208,8 @@ class _Half:
     """
 
     totals: torch.Tensor
+    units: np.ndarray | None = None
+    """Each totals row's unit id in the `SharedSigns`, when the flips are shared."""
 
     @property
     def n_features(self) -> int:
@@ -187,8 +262,10 @@ def _standardised(mean: torch.Tensor, sumsq: torch.Tensor | float, g: int) -> to
     return torch.where(sd > 0, mean / torch.where(sd > 0, sd, torch.ones_like(sd)) * np.sqrt(g), torch.zeros_like(mean))
 
 
-def _flipped(halves: list[_Half], seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _flipped(halves: list[_Half], seed: int, signs: SharedSigns | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`_statistics` under `N_FLIPS` Rademacher sign draws per unit, in batches of at most `FLIP_CELLS` signs.
+
+    The signs are drawn from `seed`, or read from the shared `signs` by each half's unit ids.
 
     The projections `totalsᵀ ξ` are computed in single precision (they are the cost: `G·(2P+1)` per
     draw; sums of ±1-weighted totals lose nothing a p-value at resolution 0.001 could show).
@@ -204,10 +281,12 @@ def _flipped(halves: list[_Half], seed: int) -> tuple[np.ndarray, np.ndarray]:
         for part, totals in zip(halves, single, strict=True):
             # One random bit u per sign ξ = 2u − 1: eight per random byte, most significant bit first;
             # totalsᵀ ξ = 2·totalsᵀ u − Σ totals spares two passes over the (units × draws) signs.
-            packed = rng.integers(0, 256, size=(part.n_units, (b + 7) // 8), dtype=np.uint8)
-            bits = torch.from_numpy(np.unpackbits(packed, axis=1, count=b)).to(
-                device=totals.device, dtype=torch.float32
-            )
+            if signs is None:
+                packed = rng.integers(0, 256, size=(part.n_units, (b + 7) // 8), dtype=np.uint8)
+                raw = np.unpackbits(packed, axis=1, count=b)
+            else:
+                raw = signs.bits(part.units, start, b)
+            bits = torch.from_numpy(np.ascontiguousarray(raw)).to(device=totals.device, dtype=torch.float32)
             projections.append(2 * matmul(totals.T, bits) - totals.sum(0)[:, None])
         for k, values in enumerate(_statistics(halves, projections)):
             out[k].append(values)

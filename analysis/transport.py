@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,12 +14,15 @@ from scipy import stats
 from analysis.ci import CIMethod, choose_method, ci_test
 from analysis.effect_function import EffectCurve, effect_magnitude
 from analysis.gcm import Nuisance, fit_nuisance, gcm_test
-from analysis.pcm import pcm_test
+from analysis.pcm import PCMOutcome, SharedSigns, pcm
 from analysis.ridge import gaussianize
 from analysis.validation import as_groups, as_matrix, as_regime
 from analysis.verdicts import Verdict
 from core.device import resolve_device
 from core.errors import ConfigError, ConstantColumnWarning, DataError, FewEpisodesWarning, OverlapWarning
+
+if TYPE_CHECKING:
+    from analysis.transport_family import FamilyTransportResult
 
 MIN_PER_REGIME = 20
 EFFECT_MODEL = "partially linear (Robinson/DML) on the cross-fitted residuals of the outcome and propensity models"
@@ -133,11 +138,15 @@ def transport_test(
     device: str = "auto",
     seed: int = 0,
     magnitude: bool = True,
-) -> TransportResult:
+    regime_names: Sequence[str] | None = None,
+) -> TransportResult | FamilyTransportResult:
     """Test whether the candidate `Y_m` carries the base objective across regimes: `Y_b ⊥ s | Y_m`.
 
     Inputs are one row per unit — episodes by default: `y_b (n,)` base outcome, `s (n,)` regime
-    (0 training, 1 deployment), `y_m (n,)|(n, d)` candidate signal. `groups (n,)` marks clustered
+    (0 training, 1…k named deployment regimes, `regime_names[s]` their names), `y_m (n,)|(n, d)`
+    candidate signal. With one deployment regime the result is a `TransportResult`; with several,
+    a `FamilyTransportResult` (`analysis.transport_family`): each regime tested against training,
+    Holm-adjusted, and a joint test over all of them. `groups (n,)` marks clustered
     units (episode ids for step-level rows); the effect's interval is then cluster-robust and the
     folds keep each group together. Null hypothesis: `E[Y_b | Y_m, s] = E[Y_b | Y_m]`
     (inner alignment w.r.t. the candidate, Reber 2022). The p-value comes from `ci_test(y_b, s,
@@ -163,11 +172,16 @@ def transport_test(
     if yb.shape[1] != 1:
         raise DataError(f"y_b must be one column (the base outcome), got {yb.shape[1]}.")
     yb = yb[:, 0]
-    sv = as_regime(s, n)
+    sv = as_regime(s, n, categorical=True)
     ym = as_matrix("y_m", y_m, n)
     g = as_groups(groups, n)
-    counts = (int((sv == 0).sum()), int((sv == 1).sum()))
-    units = counts if g is None else tuple(len(np.unique(g[sv == k])) for k in (0, 1))
+    settings = dict(method=method, alpha=alpha, margin=margin, n_folds=n_folds, device=device, seed=seed)
+    if len(np.unique(sv)) > 2:
+        from analysis.transport_family import transport_family  # it builds on this module
+
+        return transport_family(yb, sv, ym, g, names=regime_names, magnitude=magnitude, **settings)
+    sv = (sv > 0).astype(int)  # one deployment regime, whatever its index
+    units = counts_units(sv, g)
     if min(units) < MIN_PER_REGIME:
         warnings.warn(
             f"only {min(units)} {'episodes' if g is None else 'groups'} in regime {int(np.argmin(units))}; "
@@ -175,15 +189,49 @@ def transport_test(
             FewEpisodesWarning,
             stacklevel=2,
         )
+    return fit_transport(yb, sv, ym, g, magnitude=magnitude, **settings)[0]
+
+
+def counts_units(sv: np.ndarray, g: np.ndarray | None) -> tuple[int, int]:
+    """Units (rows, or distinct groups) in regimes 0 and 1 of a binary `sv`."""
+    if g is None:
+        return int((sv == 0).sum()), int((sv == 1).sum())
+    return tuple(len(np.unique(g[sv == k])) for k in (0, 1))  # type: ignore[return-value]
+
+
+def fit_transport(
+    yb: np.ndarray,
+    sv: np.ndarray,
+    ym: np.ndarray,
+    g: np.ndarray | None,
+    *,
+    method: CIMethod,
+    alpha: float,
+    margin: float,
+    n_folds: int,
+    device: str,
+    seed: int,
+    magnitude: bool = True,
+    signs: SharedSigns | None = None,
+    units: np.ndarray | None = None,
+) -> tuple[TransportResult, PCMOutcome | None]:
+    """The binary transport test on checked arrays (`sv` 0/1), with the PCM's null draws when it ran.
+
+    `signs` and `units` share the PCM's sign flips with other tests on overlapping units
+    (`analysis.pcm.SharedSigns`).
+    """
+    n = len(yb)
+    counts = (int((sv == 0).sum()), int((sv == 1).sum()))
+    units_per_regime = counts_units(sv, g)
     if np.all(yb == yb[0]):
-        warnings.warn("y_b is constant: it cannot depend on the regime.", ConstantColumnWarning, stacklevel=2)
+        warnings.warn("y_b is constant: it cannot depend on the regime.", ConstantColumnWarning, stacklevel=3)
     if np.all(ym == ym[0]):
         warnings.warn(
             "y_m is constant: the test reduces to the unconditional test of y_b ⊥ s.",
             ConstantColumnWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    n_folds = max(2, min(n_folds, min(units)))
+    n_folds = max(2, min(n_folds, min(units_per_regime)))
     chosen_by = None
     if method == "auto":
         method, chosen_by = choose_method(n if g is None else len(np.unique(g)), ym.shape[1], g is not None)
@@ -201,7 +249,7 @@ def transport_test(
             f"poor overlap of y_m between regimes: {100 * (1 - overlap):.0f}% of units have P(s=1|y_m) "
             f"outside [0.02, 0.98]; the effect is estimated from the overlapping part only.",
             OverlapWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     z = stats.norm.ppf(1 - alpha / 2)
     ci = (theta - z * se, theta + z * se)
@@ -215,13 +263,15 @@ def transport_test(
         em = effect_magnitude(zg, ym[:, 0], nu.r_x[:, 0], nu.r_y[:, 0], e_hat, alpha=alpha, groups=g, seed=seed)
         size, bounds = em.rms, em.rms_bounds
     regressions = nu.description
+    outcome = None
     if np.all(yb == yb[0]):
         p = 1.0
     elif method == "gcm" or (method == "pcm" and constant_ym):
         p = gcm_test(nu, g)[2]
     elif method == "pcm":
-        _, _, p, how = pcm_test(nu, zt, g, seed, zg=zg)
-        regressions = f"{how}; nuisances: {nu.description}"
+        outcome = pcm(nu, zt, g, seed, zg=zg, signs=signs, units=units)
+        p = outcome.p_value
+        regressions = f"{outcome.description}; nuisances: {nu.description}"
     else:
         res = ci_test(
             yb, sv, None if constant_ym else ym, method=method, seed=seed, n_folds=n_folds, groups=g,
@@ -230,7 +280,7 @@ def transport_test(
         p = res.p_value
         regressions = f"test: {res.regressions}; effect: {nu.description}"
     verdict = decide(p, alpha, margin, ci, bounds)
-    return TransportResult(
+    result = TransportResult(
         p_value=p,
         effect=theta,
         effect_ci=(float(ci[0]), float(ci[1])),
@@ -253,3 +303,4 @@ def transport_test(
         chosen_by=chosen_by,
         device=str(dev),
     )
+    return result, outcome

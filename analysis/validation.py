@@ -29,19 +29,33 @@ def as_matrix(name: str, values, n: int | None = None) -> np.ndarray:
     return arr
 
 
-def as_regime(s, n: int | None = None, name: str = "s") -> np.ndarray:
-    """The regime indicator (column `name`) as an int `(n,)` array of 0/1 with both regimes present."""
+def as_regime(s, n: int | None = None, name: str = "s", *, categorical: bool = False) -> np.ndarray:
+    """The regime indicator (column `name`) as an int `(n,)` array with training (0) and deployment present.
+
+    Binary (0 training, 1 deployment) unless `categorical`, which admits the indices `0..k` of
+    named regimes (0 training; not every index need be present, but 0 and one other must).
+    """
     arr = as_matrix(name, s, n)
     if arr.shape[1] != 1:
         raise DataError(f"{name} must be one column (the regime indicator), got {arr.shape[1]} columns.")
     arr = arr[:, 0]
     values = np.unique(arr)
-    if not np.isin(values, (0.0, 1.0)).all():
+    if categorical:
+        if not ((values >= 0) & (values == np.round(values))).all():
+            raise DataError(
+                f"{name} must hold regime indices 0, 1, ..., k (0 = training); got values {values[:5].tolist()}."
+            )
+    elif not np.isin(values, (0.0, 1.0)).all():
         raise DataError(f"{name} must be 0 (training) or 1 (deployment); got values {values[:5].tolist()}.")
     if len(values) < 2:
         raise DataError(
             f"{name} has only regime {int(values[0])}: the test needs episodes from both regimes. "
             f"Collect at shift 0 and shift 1 (or a shift strictly between)."
+        )
+    if values[0] != 0:
+        raise DataError(
+            f"{name} has no training episodes (regime 0), only regimes {[int(v) for v in values]}: each deployment "
+            f"regime is tested against training. Collect at shift 0 as well."
         )
     return arr.astype(int)
 

@@ -1,4 +1,4 @@
-"""Gymnasium environments with a regime indicator `s` (training vs deployment)."""
+"""Gymnasium environments with named regimes: training (`s = 0`) and deployment distributions (`s = 1, 2, ...`)."""
 
 from core.errors import (
     AgentError,
@@ -18,6 +18,7 @@ from envs.cheese_maze_vector import CheeseMazeVectorEnv
 from envs.coin_corridor import CoinCorridorEnv, Layout, check_shift, generate_layout
 from envs.keys_chests import KeysChestsEnv
 from envs.regime_mixture import RegimeMixture
+from envs.regimes import TRAIN, RegimeChoice
 from envs.registry import list_envs, make, register_envs
 
 register_envs()
@@ -38,7 +39,9 @@ __all__ = [
     "MesaprobeError",
     "MesaprobeWarning",
     "OverlapWarning",
+    "RegimeChoice",
     "RegimeMixture",
+    "TRAIN",
     "UnknownNameError",
     "check_shift",
     "generate_layout",

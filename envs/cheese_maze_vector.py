@@ -17,8 +17,18 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from core.errors import ConfigError
-from envs.cheese_maze import ACTIONS, CANDIDATES, CHANNELS, check_maze_args, generate_maze_layout, maze_distances
+from envs.cheese_maze import (
+    ACTIONS,
+    CANDIDATES,
+    CHANNELS,
+    REGIMES,
+    check_maze_args,
+    check_maze_regime,
+    generate_maze_layout,
+    maze_distances,
+)
 from envs.grid import MOVES, check_shift
+from envs.regimes import RegimeArg, RegimeChoice
 
 _TRUTH = (
     "agent_row",
@@ -38,20 +48,24 @@ class CheeseMazeVectorEnv(VectorEnv):
     """`num_envs` CheeseMaze environments in arrays; see `envs.CheeseMazeEnv` for the rules.
 
     Sub-environment `i` reset with `seed` draws from `np_random(seed + i)`, as `SyncVectorEnv` seeds
-    its copies, so both give the same episodes. Finished environments reset on the next `step`
-    (Gymnasium's default next-step autoreset): that step returns the new episode's first
-    observation, reward 0 and neither terminated nor truncated.
+    its copies, so both give the same episodes, in every regime (`shift` and `regime` as in
+    `CheeseMazeEnv`; `info["regime"]` is an object array of the regimes' names, as `SyncVectorEnv`
+    batches them). Finished environments reset on the next `step` (Gymnasium's default next-step
+    autoreset): that step returns the new episode's first observation, reward 0 and neither
+    terminated nor truncated.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
     channels = CHANNELS
     actions = ACTIONS
     candidates = CANDIDATES
+    regimes = REGIMES
 
     def __init__(
         self,
         num_envs: int = 16,
         shift: float = 0.0,
+        regime: RegimeArg = None,
         min_size: int = 9,
         max_size: int = 13,
         region: int = 3,
@@ -62,6 +76,8 @@ class CheeseMazeVectorEnv(VectorEnv):
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}.")
         self.shift = check_shift(shift)
         check_maze_args(min_size, max_size, region, max_steps)
+        self.regime_choice = RegimeChoice.parse(REGIMES, regime, self.shift)
+        check_maze_regime(self.regime_choice, region)
         self.num_envs = num_envs
         self.min_size, self.max_size, self.region, self.max_steps = min_size, max_size, region, max_steps
         self.single_observation_space = gym.spaces.Box(
@@ -87,7 +103,12 @@ class CheeseMazeVectorEnv(VectorEnv):
 
     def _new_episode(self, i: int) -> None:
         lay = generate_maze_layout(
-            self._rngs[i], min_size=self.min_size, max_size=self.max_size, region=self.region, shift=self.shift
+            self._rngs[i],
+            min_size=self.min_size,
+            max_size=self.max_size,
+            region=self.region,
+            shift=self.shift,
+            regime=self.regime_choice,
         )
         self._walls[i], self._region[i] = lay.walls, lay.region
         self._agent[i], self._cheese[i], self._corner[i] = lay.agent, lay.cheese, lay.corner
@@ -168,9 +189,13 @@ class CheeseMazeVectorEnv(VectorEnv):
         truth: dict[str, Any] = {}
         for k, name in enumerate(_TRUTH):
             truth[name], truth[f"_{name}"] = truth_values[:, k].copy(), everyone.copy()
+        # Object arrays of names, as `SyncVectorEnv` batches a str info value.
+        names = np.array([REGIMES[s] for s in self._s], dtype=object)
         return {
             "s": self._s.copy(),
             "_s": everyone.copy(),
+            "regime": names,
+            "_regime": everyone.copy(),
             "achieved": achieved,
             "_achieved": everyone.copy(),
             "truth": truth,

@@ -1,8 +1,9 @@
 """What the built-in grid worlds share: moves, argument checks, the step skeleton and rendering.
 
 Every built-in environment is a `GridEnv`: one agent moving `up`/`down`/`left`/`right` in a walled
-grid, observed as one-hot `(C, H, W)` channels named in `channels`, with per-episode regime `s`,
-candidate achievement in `info["achieved"]` and a `max_steps` truncation (DESIGN.md §3).
+grid, observed as one-hot `(C, H, W)` channels named in `channels`, with named regimes (`regimes`:
+training first, then the deployment distributions; `info["s"]` the episode's index, `info["regime"]`
+its name), candidate achievement in `info["achieved"]` and a `max_steps` truncation (DESIGN.md §3).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from core.errors import ConfigError, DataError
+from envs.regimes import TRAIN, RegimeArg, RegimeChoice
 
 ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)
@@ -103,8 +105,23 @@ class GridEnv(gym.Env):
     underlay: tuple[str, ...] = ()
     """Channels painted first in RGB renders (ones that cover the whole grid, like a supervisor flag)."""
     max_steps: int = 100
+    regimes: tuple[str, ...] = (TRAIN, "deploy")
+    """`TRAIN`, then the deployment regimes; `info["s"]` indexes this tuple."""
 
     _layout: Any = None
+    _regime: RegimeChoice | None = None
+
+    def _choose_regime(self, regime: RegimeArg, default: str | None = None) -> RegimeChoice:
+        """Check `regime=` against `regimes` (after `self.shift` is set) and keep the choice."""
+        self._regime = RegimeChoice.parse(self.regimes, regime, self.shift, default=default)
+        return self._regime
+
+    @property
+    def regime_choice(self) -> RegimeChoice:
+        """Which regimes this environment draws episodes from, and with which probabilities."""
+        if self._regime is None:  # a subclass that never called `_choose_regime`: the default choice
+            self._regime = RegimeChoice.parse(self.regimes, None, getattr(self, "shift", 0.0))
+        return self._regime
 
     def _start(self, agent: tuple[int, int], achieved: dict[str, bool] | None = None) -> None:
         """Begin an episode with the agent at `agent`."""
@@ -174,7 +191,7 @@ class GridEnv(gym.Env):
         return obs
 
     def _info(self, **extra: Any) -> dict[str, Any]:
-        """`info`: the regime `s`, the candidates achieved so far, `extra` entries and the ground truth."""
+        """`info`: the regime `s` and its name, the candidates achieved so far, `extra` entries and the ground truth."""
         assert self._layout is not None
         truth: dict[str, Any] = {}
         for name, cells in self._objects().items():
@@ -182,7 +199,8 @@ class GridEnv(gym.Env):
                 row, col = cell_columns(name)
                 truth[row], truth[col] = cells[0], cells[1]
         truth.update(self._truth_extra())
-        return {"s": self._layout.s, "achieved": dict(self._achieved), **extra, "truth": truth}
+        s = int(self._layout.s)
+        return {"s": s, "regime": self.regimes[s], "achieved": dict(self._achieved), **extra, "truth": truth}
 
     def _ansi(self) -> str:
         raise NotImplementedError

@@ -1,4 +1,4 @@
-"""RegimeMixture: give a user's own pair of environments a regime indicator `s` and named candidates."""
+"""RegimeMixture: give a user's own training and deployment environments named regimes and candidates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import gymnasium as gym
 import numpy as np
 
 from core.errors import CandidateError, ConfigError
-from envs.coin_corridor import check_shift
+from envs.grid import check_shift
+from envs.regimes import TRAIN, RegimeArg, RegimeChoice, draw_regime
 
 CandidateFn = Callable[[gym.Env, Any, dict], bool]
 """`fn(env, obs, info) -> bool`: whether a candidate objective holds now (`env` is the active inner env's `unwrapped`)."""
@@ -17,6 +18,8 @@ TruthFn = Callable[[gym.Env, Any, dict], Mapping[str, Any]]
 """`fn(env, obs, info) -> {name: scalar}`: ground-truth variables recorded per step."""
 
 _SEED_BOUND = 2**31 - 1
+DEPLOY = "deploy"
+"""The deployment regime's name when `deploy=` is one constructor."""
 
 
 def _build(role: str, make: Any) -> gym.Env:
@@ -41,6 +44,26 @@ def _build(role: str, make: Any) -> gym.Env:
     return env
 
 
+def _deploy_ctors(deploy: Any) -> dict[str, Any]:
+    """`deploy=` as `{regime name: constructor}`: one constructor is the regime `DEPLOY`."""
+    if not isinstance(deploy, Mapping):
+        return {DEPLOY: deploy}
+    if not deploy:
+        raise ConfigError(
+            "RegimeMixture(deploy=...) must be a constructor or a non-empty mapping of regime name -> constructor, "
+            "e.g. deploy={'far': lambda: MyEnv(goal='far'), 'near': lambda: MyEnv(goal='near')}; got {}."
+        )
+    for name in deploy:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"RegimeMixture(deploy=...) regime names must be non-empty strings, got {name!r}.")
+        if name == TRAIN:
+            raise ConfigError(
+                f"RegimeMixture(deploy=...) names the deployment regimes; {TRAIN!r} is regime 0, the train= "
+                f"environment. Rename that deployment regime."
+            )
+    return dict(deploy)
+
+
 def _names(value: Any, what: str) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"RegimeMixture({what}=...) must be a sequence of names (strings), got {value!r}.")
@@ -62,26 +85,32 @@ def _inner_names(env: gym.Env, attr: str) -> tuple[str, ...]:
 
 
 class RegimeMixture(gym.Env):
-    """One regime-aware environment made of a training and a deployment environment.
+    """One regime-aware environment made of a training and one or more deployment environments.
 
     ## Description
-    `train` and `deploy` are zero-argument constructors (a class, or e.g. `lambda: MyEnv(size=6)`)
-    of two gymnasium environments with equal observation and action spaces: the distribution the
-    agent is trained on (`s = 0`) and the one it is deployed on (`s = 1`). Each is built once, when
-    the mixture is built. Passing environment instances is refused on purpose: training and
-    collection build one mixture per parallel slot, and instances would be shared between them.
+    `train` is a zero-argument constructor (a class, or e.g. `lambda: MyEnv(size=6)`) of the
+    gymnasium environment the agent is trained on (regime `train`, `s = 0`); `deploy` is either one
+    constructor (the regime `deploy`, `s = 1`) or a mapping `{regime name: constructor}` of the
+    deployment regimes, indexed in order from 1. All must have the training environment's
+    observation and action spaces. Each is built once, when the mixture is built. Passing
+    environment instances is refused on purpose: training and collection build one mixture per
+    parallel slot, and instances would be shared between them.
 
     ## Regime
-    On every `reset`, `s` is drawn from Bernoulli(`shift`) with `self.np_random`, and the chosen
-    environment is reset with a seed drawn from the same generator, so that a whole episode (and a
-    sequence of episodes after one seeded reset) is a function of the outer seed. `step` forwards to
-    the chosen (active) environment.
+    `regimes` is `("train", *deployment names)`. `shift` (λ) is the probability that an episode is
+    drawn from deployment and `regime` which deployment regime: a name, or `{name: weight}` drawn
+    per deployment episode; by default the first. On every `reset` the regime is drawn with
+    `self.np_random` (one number, and one more only when several deployment regimes are chosen) and
+    its environment is reset with a seed drawn from the same generator, so that a whole episode
+    (and a sequence of episodes after one seeded reset) is a function of the outer seed. `step`
+    forwards to the chosen (active) environment. `deploy_envs` maps each deployment regime to its
+    environment; `deploy_env` is the first.
 
     ## Info
-    The active environment's info, plus `s` (the episode's regime), `achieved` (candidate ->
-    whether it has held at any step of this episode, reset included), `truth` (the inner
-    `info["truth"]` merged with `truth(env, obs, info)` when given; a flat dict of scalars) and,
-    when the inner environment reports it, `base_reward` unchanged.
+    The active environment's info, plus `s` (the episode's regime index), `regime` (its name),
+    `achieved` (candidate -> whether it has held at any step of this episode, reset included),
+    `truth` (the inner `info["truth"]` merged with `truth(env, obs, info)` when given; a flat dict
+    of scalars) and, when the inner environment reports it, `base_reward` unchanged.
 
     ## Candidates
     `candidates` maps each candidate objective's name to `fn(env, obs, info) -> bool`, where `env`
@@ -97,15 +126,19 @@ class RegimeMixture(gym.Env):
     def __init__(
         self,
         train: Callable[[], gym.Env],
-        deploy: Callable[[], gym.Env],
+        deploy: Callable[[], gym.Env] | Mapping[str, Callable[[], gym.Env]],
         *,
         shift: float = 0.0,
+        regime: RegimeArg = None,
         candidates: Mapping[str, CandidateFn],
         truth: TruthFn | None = None,
         channels: Sequence[str] | None = None,
         actions: Sequence[str] | None = None,
     ) -> None:
         self.shift = check_shift(shift)
+        ctors = _deploy_ctors(deploy)
+        self.regimes: tuple[str, ...] = (TRAIN, *ctors)
+        self.regime_choice = RegimeChoice.parse(self.regimes, regime, self.shift)
         if not isinstance(candidates, Mapping) or not candidates:
             raise ConfigError(
                 "RegimeMixture(candidates=...) must be a non-empty mapping of name -> fn(env, obs, info) -> bool, "
@@ -127,23 +160,15 @@ class RegimeMixture(gym.Env):
         self._truth_fn = truth
         self.candidates: tuple[str, ...] = tuple(self._fns)
 
-        self.train_env = _build("train", train)
-        try:
-            self.deploy_env = _build("deploy", deploy)
-        except BaseException:
-            self.train_env.close()
-            raise
-        self._envs = (self.train_env, self.deploy_env)
-        for kind in ("observation", "action"):
-            a = getattr(self.train_env, f"{kind}_space")
-            b = getattr(self.deploy_env, f"{kind}_space")
-            if a != b:
-                self.close()
-                raise ConfigError(
-                    f"RegimeMixture: the training and deployment environments have different {kind} spaces "
-                    f"(train: {a}, deploy: {b}). Both regimes must look the same to the agent: build them with "
-                    f"the same sizes, or wrap one (e.g. a gymnasium.ObservationWrapper) so the spaces are equal."
-                )
+        self._envs: tuple[gym.Env, ...] = ()
+        self.train_env = self._add_env("train", train)
+        single = not isinstance(deploy, Mapping)
+        self.deploy_envs: dict[str, gym.Env] = {
+            name: self._add_env("deploy" if single else f"deploy[{name!r}]", make) for name, make in ctors.items()
+        }
+        self.deploy_env = next(iter(self.deploy_envs.values()))
+        for name, env in self.deploy_envs.items():
+            self._check_spaces(name, env)
         self.observation_space = self.train_env.observation_space
         self.action_space = self.train_env.action_space
         self.metadata = dict(getattr(self.train_env, "metadata", {}) or {})
@@ -173,6 +198,29 @@ class RegimeMixture(gym.Env):
         self._achieved: dict[str, bool] = {}
         self._done = True
 
+    def _add_env(self, role: str, make: Any) -> gym.Env:
+        """Build one regime's environment and keep it (closing those built so far if it fails)."""
+        try:
+            env = _build(role, make)
+        except BaseException:
+            self.close()
+            raise
+        self._envs = (*self._envs, env)
+        return env
+
+    def _check_spaces(self, name: str, env: gym.Env) -> None:
+        """Raise `ConfigError` (closing every environment) unless regime `name`'s spaces equal the training ones."""
+        for kind in ("observation", "action"):
+            a = getattr(self.train_env, f"{kind}_space")
+            b = getattr(env, f"{kind}_space")
+            if a != b:
+                self.close()
+                raise ConfigError(
+                    f"RegimeMixture: the training environment and deployment regime {name!r} have different {kind} "
+                    f"spaces (train: {a}, {name}: {b}). Every regime must look the same to the agent: build them "
+                    f"with the same sizes, or wrap one (e.g. a gymnasium.ObservationWrapper) so the spaces are equal."
+                )
+
     @property
     def active(self) -> gym.Env | None:
         """The environment of the current episode (`None` before the first reset)."""
@@ -180,7 +228,7 @@ class RegimeMixture(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self.s = int(self.np_random.random() < self.shift)
+        self.s = draw_regime(self.np_random, self.shift, self.regime_choice)
         inner_seed = int(self.np_random.integers(0, _SEED_BOUND))
         self._active = self._envs[self.s]
         obs, info = self._active.reset(seed=inner_seed, options=options)
@@ -220,7 +268,13 @@ class RegimeMixture(gym.Env):
                     f"RegimeMixture(truth=...) must return a dict of scalars, got {type(extra).__name__}."
                 )
             truth.update(extra)
-        return {**inner, "s": self.s, "achieved": dict(self._achieved), "truth": truth}
+        return {
+            **inner,
+            "s": self.s,
+            "regime": self.regimes[self.s],
+            "achieved": dict(self._achieved),
+            "truth": truth,
+        }
 
     def render(self):
         env = self._active if self._active is not None else self.train_env

@@ -39,7 +39,9 @@ class RegimeChoice:
     shift: float
 
     @classmethod
-    def parse(cls, regimes: Sequence[str], regime: RegimeArg, shift: float, *, default: str | None = None) -> "RegimeChoice":
+    def parse(
+        cls, regimes: Sequence[str], regime: RegimeArg, shift: float, *, default: str | None = None
+    ) -> RegimeChoice:
         """Check `regime` against the environment's `regimes` and build the choice.
 
         `default` (the first deployment regime unless given) is used when `regime` is None. Raises
@@ -48,7 +50,9 @@ class RegimeChoice:
         """
         regimes = tuple(regimes)
         if len(regimes) < 2 or regimes[0] != TRAIN:
-            raise ConfigError(f"regimes must start with {TRAIN!r} and name at least one deployment regime, got {regimes}.")
+            raise ConfigError(
+                f"regimes must start with {TRAIN!r} and name at least one deployment regime, got {regimes}."
+            )
         deploy = regimes[1:]
         if regime is None:
             regime = default if default is not None else deploy[0]
@@ -103,3 +107,26 @@ class RegimeChoice:
 def regime_name(regimes: Sequence[str], s: int) -> str:
     """The name of regime index `s`."""
     return regimes[int(s)]
+
+
+def as_choice(
+    regimes: Sequence[str], regime: RegimeArg | RegimeChoice, shift: float, *, default: str | None = None
+) -> RegimeChoice:
+    """`regime` as a `RegimeChoice` over `regimes`: parsed, unless it already is one (as environments pass theirs)."""
+    if isinstance(regime, RegimeChoice):
+        if regime.regimes != tuple(regimes):
+            raise ConfigError(
+                f"regime is a choice over {regime.regimes}, not over this layout's regimes {tuple(regimes)}."
+            )
+        return regime
+    return RegimeChoice.parse(regimes, regime, shift, default=default)
+
+
+def draw_regime(rng: np.random.Generator, shift: float, choice: RegimeChoice) -> int:
+    """One episode's regime index: deployment with probability `shift` (one draw), then which regime.
+
+    The first draw is the one every environment made before regimes had names, at the same point
+    of its random stream; `choice.draw` adds a draw only when several deployment regimes are chosen.
+    """
+    deployed = bool(rng.random() < shift)
+    return choice.draw(rng, deployed)

@@ -39,7 +39,7 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
 
 
 def list_envs(ids: list[str] | None = None) -> list[dict[str, Any]]:
-    """Describe environments: id, candidates, channels, actions, observation shape, batched or not.
+    """Describe environments: id, regimes, candidates, channels, actions, observation shape, batched or not.
 
     By default: the built-ins and every environment registered under a namespace that starts with
     `mesaprobe` (e.g. `mesaprobe-examples/...`, registered by a plugin or an example).
@@ -56,6 +56,7 @@ def list_envs(ids: list[str] | None = None) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": env_id,
+                "regimes": list(getattr(u, "regimes", ())),
                 "candidates": list(getattr(u, "candidates", ())),
                 "channels": list(getattr(u, "channels", ())),
                 "actions": list(getattr(u, "actions", ())),

@@ -82,8 +82,10 @@ def test_bad_inputs_are_clear():
         transport_test(np.where(np.arange(len(y_b)) == 5, np.nan, y_b), s, y_m)
     with pytest.raises(DataError, match="rows"):
         transport_test(y_b, s, y_m[:-3])
-    with pytest.raises(DataError, match="0 \\(training\\) or 1"):
+    with pytest.raises(DataError, match="no training episodes"):
         transport_test(y_b, s + 1, y_m)
+    with pytest.raises(DataError, match="regime indices 0, 1, ..., k"):
+        transport_test(y_b, s - 1, y_m)
     with pytest.raises(DataError, match="groups"):
         transport_test(y_b, s, y_m, groups=np.arange(5))
     with pytest.raises(ConfigError, match="margin"):

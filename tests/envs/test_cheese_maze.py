@@ -137,35 +137,92 @@ def test_bad_arguments_name_the_argument(kwargs, name):
         envs.make(ENV_ID, **kwargs)
 
 
-def test_vector_env_matches_sync_vector_env():
-    """The batched implementation gives the same episodes as Gymnasium's SyncVectorEnv."""
-    kwargs = {"shift": 0.5, "min_size": 5, "max_size": 9, "max_steps": 40}
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"shift": 0.5},
+        {"shift": 1.0, "regime": "other_corner"},
+        {"shift": 0.7, "regime": {"other_corner": 1.0, "large": 2.0}},
+    ],
+    ids=["default", "other_corner", "mapping"],
+)
+def test_vector_env_matches_sync_vector_env(kwargs):
+    """The batched implementation gives the same episodes as Gymnasium's SyncVectorEnv, in every regime."""
+    kwargs = {"min_size": 5, "max_size": 9, "max_steps": 40, **kwargs}
     fast = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="vector_entry_point", **kwargs)
     sync = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="sync", **kwargs)
     assert isinstance(fast, CheeseMazeVectorEnv)
     o1, i1 = fast.reset(seed=11)
     o2, i2 = sync.reset(seed=11)
     assert np.array_equal(o1, o2)
+    _assert_same(i1, i2)
     rng = np.random.default_rng(0)
-    ends = 0
+    ends, regimes = 0, set()
     for _ in range(600):
         a = rng.integers(0, 4, 6)
         r1 = fast.step(a)
         r2 = sync.step(a)
         for x, y in zip(r1[:4], r2[:4], strict=True):
             assert np.array_equal(x, y)
-        for key in ("s", "achieved", "truth"):
-            _assert_same(r1[4][key], r2[4][key])
+        _assert_same(r1[4], r2[4])
         ends += int(np.sum(r1[2] | r1[3]))
+        regimes |= set(r1[4]["regime"])
     assert ends > 50  # autoreset exercised many times
+    wanted = kwargs.get("regime", "anywhere")
+    assert regimes - {"train"} == ({wanted} if isinstance(wanted, str) else set(wanted))
     fast.close()
     sync.close()
 
 
 def _assert_same(a, b):
     if isinstance(a, dict):
-        assert set(a) == set(b)
+        assert list(a) == list(b)
         for k in a:
             _assert_same(a[k], b[k])
     else:
-        assert np.array_equal(np.asarray(a), np.asarray(b))
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+# --- named regimes -----------------------------------------------------------------------------
+
+
+def test_regimes_and_default():
+    env = CheeseMazeEnv(shift=1.0)
+    assert env.regimes == ("train", "anywhere", "other_corner", "large")
+    assert env.regime_choice.names == ("anywhere",)
+    assert CheeseMazeVectorEnv(num_envs=2).regimes == env.regimes
+
+
+@pytest.mark.parametrize("region", [2, 3])
+def test_other_corner_puts_the_cheese_in_the_bottom_left_block(region):
+    env = CheeseMazeEnv(shift=1.0, regime="other_corner", region=region)
+    cells = set()
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        lay, t = env._layout, info["truth"]
+        assert info["regime"] == "other_corner" and lay.cheese != lay.agent and not lay.walls[lay.cheese]
+        # The start is the maze's bottom-left square: the block is `region` rows up, `region` columns right.
+        assert lay.agent[0] - region < lay.cheese[0] <= lay.agent[0]
+        assert lay.agent[1] <= lay.cheese[1] < lay.agent[1] + region
+        assert t["cheese_in_region"] == 0 and t["cheese_dist"] > 0
+        cells.add(lay.cheese)
+    assert len(cells) > 1
+
+
+def test_large_mazes_keep_the_cheese_in_the_top_right_corner():
+    env = CheeseMazeEnv(shift=1.0, regime="large")
+    for seed in range(30):
+        obs, info = env.reset(seed=seed)
+        assert info["truth"]["maze_size"] == 13 and info["truth"]["cheese_in_region"] == 1
+        assert obs.shape == env.observation_space.shape
+    env = CheeseMazeEnv(shift=0.0, regime="large")
+    assert {env.reset(seed=seed)[1]["truth"]["maze_size"] for seed in range(30)} == {9, 11, 13}
+
+
+def test_other_corner_needs_a_region_of_two():
+    with pytest.raises(ConfigError, match="region=1"):
+        CheeseMazeEnv(regime="other_corner", region=1)
+    with pytest.raises(ConfigError, match="region=1"):
+        CheeseMazeVectorEnv(regime={"anywhere": 1, "other_corner": 1}, region=1)
+    CheeseMazeEnv(region=1)  # a regime not chosen does not constrain the maze

@@ -118,3 +118,63 @@ def test_render_ansi_marks_objects():
     env.reset(seed=1)
     text = env.render()
     assert "A" in text and "$" in text and "E" in text
+
+
+# --- named regimes -----------------------------------------------------------------------------
+
+
+def test_regimes_and_default():
+    env = CoinCorridorEnv(shift=1.0)
+    assert env.regimes == ("train", "anywhere", "near_start", "off_path", "more_walls")
+    assert env.regime_choice.names == ("anywhere",)
+
+
+def _layouts(regime, n=30, **kwargs):
+    env = CoinCorridorEnv(shift=1.0, regime=regime, **kwargs)
+    for seed in range(n):
+        obs, info = env.reset(seed=seed)
+        assert info["regime"] == regime
+        yield env._layout, obs, info
+
+
+def test_near_start_puts_the_coin_within_three_moves():
+    from envs.grid import maze_distances
+
+    dists = []
+    for lay, _, info in _layouts("near_start"):
+        d = int(maze_distances(lay.walls, lay.agent)[lay.coin])
+        assert 1 <= d <= 3 and info["truth"]["coin_at_exit"] == 0
+        dists.append(d)
+    assert set(dists) == {1, 2, 3}
+
+
+def test_off_path_coin_is_off_every_shortest_way_to_the_exit():
+    from envs.grid import maze_distances
+
+    for lay, _, _ in _layouts("off_path", n=40):
+        from_start, from_exit = maze_distances(lay.walls, lay.agent), maze_distances(lay.walls, lay.exit)
+        to_exit, to_coin = from_start[lay.exit], from_start[lay.coin]
+        assert lay.coin != lay.agent and to_coin > 0 and not lay.walls[lay.coin]
+        assert to_coin + from_exit[lay.coin] > to_exit  # on no shortest path to the exit
+        assert to_coin < to_exit + from_exit[lay.coin]  # and no shortest path to it runs over the exit
+
+
+def test_more_walls_keeps_the_coin_on_the_exit_in_a_busier_room():
+    train = CoinCorridorEnv(shift=0.0)
+    base = [int(train.reset(seed=seed)[0][0].sum()) for seed in range(30)]
+    more = []
+    for lay, obs, info in _layouts("more_walls"):
+        assert lay.coin == lay.exit and np.array_equal(obs[2], obs[3]) and info["truth"]["coin_at_exit"] == 1
+        assert obs.shape == train.observation_space.shape
+        more.append(int(obs[0].sum()))
+    assert np.mean(more) > np.mean(base) + 3
+
+
+def test_generate_layout_keeps_the_shift_keyword_and_takes_a_regime():
+    rng = np.random.default_rng(0)
+    assert envs.generate_layout(rng, height=7, width=11, n_walls=3, shift=1.0).s == 1
+    assert envs.generate_layout(rng, height=7, width=11, n_walls=3, shift=0.0, regime="near_start").s == 0
+    lay = envs.generate_layout(rng, height=7, width=11, n_walls=3, shift=1.0, regime="more_walls")
+    assert lay.s == 4 and lay.coin == lay.exit
+    with pytest.raises(UnknownNameError, match="Did you mean 'off_path'"):
+        envs.generate_layout(rng, height=7, width=11, n_walls=3, shift=1.0, regime="offpath")

@@ -47,15 +47,16 @@ def test_deterministic_under_seed():
 
 def test_shift_sets_regime_frequency_and_counts():
     env = KeysChestsEnv(shift=0.3)
-    regimes = []
+    deployed = []
     for i in range(1000):
         obs, info = env.reset(seed=i)
         s, t = info["s"], info["truth"]
-        regimes.append(s)
+        assert (s, info["regime"]) in ((0, "train"), (2, "plentiful"))  # the default deployment regime
+        deployed.append(s > 0)
         assert (t["n_keys"], t["n_chests"]) == ((4, 2) if s else (2, 4))
         assert obs[2].sum() == t["n_keys"] and obs[3].sum() == t["n_chests"] and obs[1].sum() == 1
         assert obs[4].sum() == 0
-    assert 0.26 < np.mean(regimes) < 0.34
+    assert 0.26 < np.mean(deployed) < 0.34
 
 
 def test_objects_on_distinct_free_cells_and_room_connected():
@@ -245,3 +246,72 @@ def test_bad_args_name_the_argument(kwargs, name):
         KeysChestsEnv(**kwargs)
     with pytest.raises(ConfigError, match=name):
         envs.make(ENV_ID, **kwargs)
+
+
+# --- named regimes -----------------------------------------------------------------------------
+
+
+def test_regimes_and_default():
+    env = KeysChestsEnv(shift=1.0)
+    assert env.regimes == ("train", "even", "plentiful", "glut", "cluttered")
+    assert env.regime_choice.names == ("plentiful",)
+
+
+BORDER = 2 * (9 + 11) - 4
+
+
+@pytest.mark.parametrize(
+    ("regime", "keys", "chests", "walls"),
+    [("even", 3, 3, 2), ("plentiful", 4, 2, 2), ("glut", 5, 1, 2), ("cluttered", 2, 4, 8)],
+)
+def test_each_regime_has_its_counts(regime, keys, chests, walls):
+    env = KeysChestsEnv(shift=1.0, regime=regime)
+    assert env.counts(regime) == (keys, chests, walls) and env.counts("train") == (2, 4, 2)
+    for seed in range(30):
+        obs, info = env.reset(seed=seed)
+        lay, t = env._layout, info["truth"]
+        assert info["regime"] == regime and (t["n_keys"], t["n_chests"]) == (keys, chests)
+        assert obs[2].sum() == keys and obs[3].sum() == chests and obs.shape == env.observation_space.shape
+        assert lay.walls.sum() == BORDER + walls
+        assert (maze_distances(lay.walls, lay.agent) >= 0)[~lay.walls].all()
+
+
+def test_cluttered_walls_are_capped_at_a_quarter_of_the_interior():
+    env = KeysChestsEnv(shift=1.0, regime="cluttered", height=5, width=5, n_walls=5)
+    assert env.counts("cluttered") == (2, 4, 6)  # 3 * 5 + 2 = 17, capped at 25 // 4
+    env.reset(seed=0)
+    assert env._layout.walls.sum() == 2 * (7 + 7) - 4 + 6
+
+
+def test_a_key_collector_in_glut_collects_keys_it_cannot_use():
+    env = KeysChestsEnv(shift=1.0, regime="glut")
+    for seed in range(5):
+        total, base, term, info = _play(env, seed, "key_first")
+        assert term and total == base == 1.0
+        assert info["truth"]["keys_collected"] == 5 and info["truth"]["keys_held"] == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"regime": "glut", "width": 2}, "regime 'glut' has 5 keys, more than the inventory row shows"),
+        (
+            {"regime": "even", "height": 2, "width": 3, "n_walls": 0, "n_keys_train": 1, "n_chests_train": 1},
+            "regime 'even' has 3 keys \\+ 3 chests, which plus the agent and 0 interior walls exceed the 2x3",
+        ),
+        # Training (2 keys, 4 chests, no walls) fits 2x4; cluttered adds 2 walls, which do not.
+        ({"regime": {"glut": 1, "cluttered": 1}, "height": 2, "width": 4, "n_walls": 0}, "regime 'cluttered'"),
+        ({"regime": "plentiful", "n_chests_deploy": 60}, "n_chests_deploy"),
+    ],
+)
+def test_every_chosen_regime_must_fit_the_room(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        KeysChestsEnv(**kwargs)
+
+
+def test_regimes_not_chosen_need_not_fit():
+    small = {"height": 1, "width": 5, "n_walls": 0, "n_keys_train": 1, "n_chests_train": 1}
+    env = KeysChestsEnv(shift=1.0, n_keys_deploy=2, n_chests_deploy=1, **small)  # even and glut would not fit
+    assert env.reset(seed=0)[1]["truth"]["n_keys"] == 2
+    with pytest.raises(ConfigError, match="regime 'glut'"):
+        KeysChestsEnv(shift=0.0, regime="glut", **small)  # a chosen regime must fit even at shift 0

@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 from torch import nn
 
 import probes
-from core.errors import CandidateError, ConfigError
+from core.errors import CandidateError, ConfigError, UnknownNameError
 from envs.regime_mixture import RegimeMixture
 from training import TorchAgent
 
@@ -254,3 +254,89 @@ def test_collect_reads_regime_and_candidates():
     assert reached["achieved_goal"].all()
     assert ds.site("1").shape == (len(tab), 2)
     assert ds.meta["candidates"] == ["goal", "right_end", "middle"]
+
+
+# --- named deployment regimes --------------------------------------------------------------------
+
+
+def named(shift=1.0, **kwargs):
+    """Training: goal at 4; deployment regimes `near` (goal at 1) and `anywhere` (goal drawn)."""
+    deploy = {"near": lambda: Line(goal=1), "anywhere": lambda: Line(goal=None)}
+    return RegimeMixture(lambda: Line(goal=4), deploy, shift=shift, candidates=CANDIDATES, **kwargs)
+
+
+def test_single_constructor_is_the_regime_deploy_with_the_old_random_stream():
+    env = mixture(0.5)
+    assert env.regimes == ("train", "deploy") and set(env.deploy_envs) == {"deploy"}
+    assert env.deploy_env is env.deploy_envs["deploy"]
+    for seed in range(40):
+        obs, info = env.reset(seed=seed)
+        # As before regimes had names: s from one uniform draw, then the inner seed.
+        rng = np.random.default_rng(seed)
+        s = int(rng.random() < 0.5)
+        inner = Line(goal=4 if s == 0 else None)
+        expected, _ = inner.reset(seed=int(rng.integers(0, 2**31 - 1)))
+        assert (info["s"], info["regime"]) == (s, ("train", "deploy")[s]) and np.array_equal(obs, expected)
+
+
+def test_named_deployment_regimes():
+    env = named()
+    assert env.regimes == ("train", "near", "anywhere") and env.regime_choice.names == ("near",)
+    assert list(env.deploy_envs) == ["near", "anywhere"] and env.deploy_env is env.deploy_envs["near"]
+    for seed in range(10):  # the first deployment regime by default
+        _, info = env.reset(seed=seed)
+        assert (info["s"], info["regime"], info["truth"]["goal_cell"]) == (1, "near", 1)
+        assert env.active is env.deploy_envs["near"]
+    env = named(regime="anywhere")
+    goals = {env.reset(seed=seed)[1]["truth"]["goal_cell"] for seed in range(40)}
+    assert goals == {1, 2, 3, 4} and env.active is env.deploy_envs["anywhere"]
+    _, info = env.reset(seed=0)
+    *_, info = env.step(1)
+    assert (info["s"], info["regime"]) == (2, "anywhere")
+
+
+def test_a_regime_mapping_draws_both_and_training_by_shift():
+    env = named(shift=0.6, regime={"near": 1.0, "anywhere": 3.0})
+    seen = [env.reset(seed=seed)[1]["regime"] for seed in range(1000)]
+    frac = {name: seen.count(name) / len(seen) for name in env.regimes}
+    assert abs(frac["train"] - 0.4) < 0.05 and abs(frac["near"] - 0.15) < 0.04 and abs(frac["anywhere"] - 0.45) < 0.05
+
+
+@pytest.mark.filterwarnings("ignore:.*alternative render modes")
+def test_named_regimes_pass_gymnasium_check_env():
+    check_env(named(shift=0.5, regime={"near": 1, "anywhere": 1}))
+
+
+def test_a_deployment_regime_with_other_spaces_is_named():
+    deploy = {"near": lambda: Line(goal=1), "long": lambda: Line(length=6)}
+    with pytest.raises(ConfigError, match=r"deployment regime 'long' have different observation spaces.*long: Box"):
+        RegimeMixture(lambda: Line(goal=4), deploy, candidates=CANDIDATES)
+
+
+def test_building_stops_at_the_first_bad_constructor_and_closes_the_others():
+    built = []
+
+    def make():
+        built.append(Line())
+        return built[-1]
+
+    with pytest.raises(ConfigError, match=r"RegimeMixture\(deploy\['bad'\]=...\) returned int"):
+        RegimeMixture(make, {"ok": make, "bad": lambda: 3}, candidates=CANDIDATES)
+    assert len(built) == 2 and all(env.closed for env in built)
+
+
+@pytest.mark.parametrize(
+    ("deploy", "kwargs", "error", "message"),
+    [
+        ({}, {}, ConfigError, "non-empty mapping of regime name"),
+        ({"": Line}, {}, ConfigError, "regime names must be non-empty strings"),
+        ({1: Line}, {}, ConfigError, "regime names must be non-empty strings, got 1"),
+        ({"train": Line}, {}, ConfigError, "'train' is regime 0"),
+        ({"near": Line}, {"regime": "nears"}, UnknownNameError, "Did you mean 'near'"),
+        ({"near": Line}, {"regime": "train"}, ConfigError, "use shift=0"),
+        ({"near": Line}, {"regime": {"near": -1}}, ConfigError, "finite number >= 0"),
+    ],
+)
+def test_bad_deployment_regimes_are_config_errors(deploy, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        RegimeMixture(Line, deploy, candidates=CANDIDATES, **kwargs)

@@ -18,6 +18,20 @@ from probes.retargeting import MOVED, STEERED, UNSTEERED, is_control  # noqa: E4
 
 REGIME_COLOURS = {0: "#1f77b4", 1: "#d62728"}
 REGIME_LABELS = {0: "s=0 (training)", 1: "s=1 (deployment)"}
+_MORE_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+VERDICT_COLOURS = {"regime-dependent": "#d62728", "transports": "#2e7d32", "inconclusive": "#9e9e9e"}
+
+
+def regime_colour(s: int) -> str:
+    """The colour of regime `s` in every figure (training blue, the first deployment regime red)."""
+    return REGIME_COLOURS.get(s, _MORE_COLOURS[(s - 2) % len(_MORE_COLOURS)])
+
+
+def regime_label(s: int, name: str | None = None) -> str:
+    """`s=0 (training)`, `s=1 (deployment)`, or `s=k (name)` for named regimes."""
+    if name is None or (s == 0 and name == "train"):
+        return REGIME_LABELS.get(s, f"s={s}")
+    return f"s={s} ({name})"
 
 
 def _png(fig) -> bytes:
@@ -38,9 +52,11 @@ def achievement_figure(behaviour: Mapping[str, Sequence[RegimeBehaviour]], thres
     for ax, (agent, regimes) in zip(axes[0], behaviour.items(), strict=True):
         candidates = list(regimes[0].achievement) if regimes else []
         x = np.arange(1 + len(candidates))
+        width = 0.76 / max(len(regimes), 1)
         for k, b in enumerate(sorted(regimes, key=lambda b: b.s)):
             vals = [b.base_return, *(b.achievement[c] for c in candidates)]
-            ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=REGIME_COLOURS[b.s], label=REGIME_LABELS[b.s])
+            offset = (k - (len(regimes) - 1) / 2) * width
+            ax.bar(x + offset, vals, width, color=regime_colour(b.s), label=regime_label(b.s, b.regime))
         ax.set_xticks(x, ["base return", *candidates])
         if threshold is not None:
             ax.axhline(threshold, color="k", lw=1, ls="--", label=f"mesa threshold {threshold:g}")
@@ -80,23 +96,53 @@ def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> b
     n = len(panels)
     fig, axes = _panel_grid(n, 3.6, 3.2)
     for ax, (title, df) in zip(axes.flat[: len(panels)], panels, strict=True):
-        for s in (0, 1):
+        for s in sorted(set(df["s"].astype(int))):
             part = df[df["s"] == s]
+            name = str(part["regime"].iloc[0]) if "regime" in df.columns and len(part) else None
             jitter = rng.uniform(-0.04, 0.04, len(part))
-            ax.scatter(
-                part["y_m"], part["y_b"] + jitter, s=6, alpha=0.35, color=REGIME_COLOURS[s], label=REGIME_LABELS[s]
-            )
+            colour = regime_colour(s)
+            ax.scatter(part["y_m"], part["y_b"] + jitter, s=6, alpha=0.35, color=colour, label=regime_label(s, name))
             if len(part) >= 10:
                 edges = np.unique(np.quantile(part["y_m"], np.linspace(0, 1, 7)))
                 if len(edges) > 2:
                     idx = np.clip(np.digitize(part["y_m"], edges[1:-1]), 0, len(edges) - 2)
                     means = part.groupby(idx).agg(x=("y_m", "mean"), y=("y_b", "mean"))
-                    ax.plot(means["x"], means["y"], "-o", color=REGIME_COLOURS[s], lw=2, ms=4)
+                    ax.plot(means["x"], means["y"], "-o", color=colour, lw=2, ms=4)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("Y_m (probe read-out)")
         ax.set_ylabel("Y_b (episode return)")
         ax.grid(alpha=0.3)
     return _finish_grid(fig, axes, n, "Base outcome against candidate signal, by regime")
+
+
+def regime_grid_figure(rows: Sequence[tuple[str, Sequence[tuple[str, str, float, tuple[float, float], bool]]]]) -> bytes:
+    """The verdict grid: one row per (agent, candidate), one column per deployment regime.
+
+    `rows` holds `(label, cells)` with one `(regime, verdict, effect, (lo, hi), meets)` per regime;
+    a cell is coloured by its verdict (pale where the candidate does not meet the mesa condition
+    there, so the verdict does not count towards the agent's) and shows the effect and interval.
+    """
+    regimes = [cell[0] for cell in rows[0][1]]
+    fig, ax = plt.subplots(figsize=(1.9 + 2.0 * len(regimes), 0.9 + 0.62 * len(rows)))
+    for i, (_, cells) in enumerate(rows):
+        for j, (_, verdict, effect, (lo, hi), meets) in enumerate(cells):
+            ax.add_patch(
+                plt.Rectangle((j, i), 1, 1, color=VERDICT_COLOURS[verdict], alpha=0.85 if meets else 0.25, lw=0)
+            )
+            text = f"{verdict}\n{effect:+.2f} [{lo:+.2f}, {hi:+.2f}]" + ("" if meets else "\n(mesa unmet)")
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7, color="white" if meets else "black")
+    ax.set_xlim(0, len(regimes))
+    ax.set_ylim(len(rows), 0)
+    ax.set_xticks(np.arange(len(regimes)) + 0.5, regimes)
+    ax.set_yticks(np.arange(len(rows)) + 0.5, [label for label, _ in rows], fontsize=8)
+    ax.xaxis.tick_top()
+    for k in range(1, len(rows)):
+        ax.axhline(k, color="white", lw=2)
+    for k in range(1, len(regimes)):
+        ax.axvline(k, color="white", lw=2)
+    ax.set_title("Transport verdict per deployment regime (effect against training, interval at level 1 − α/k)", fontsize=9, pad=22)
+    fig.tight_layout()
+    return _png(fig)
 
 
 def effect_function_figure(panels: Sequence[tuple[str, Mapping, float]]) -> bytes:

@@ -206,7 +206,7 @@ def _agent_section(a: AgentResult) -> list[str]:
     ]
     for b in a.behaviour:
         parts.append(
-            f"<tr><td>s={b.s}</td><td>{b.episodes}</td><td>{_fmt(b.base_return)}</td>"
+            f"<tr><td>{html.escape(b.label)}</td><td>{b.episodes}</td><td>{_fmt(b.base_return)}</td>"
             + "".join(f"<td>{_fmt(b.achievement[c])}</td>" for c in cands)
             + "</tr>"
         )
@@ -218,7 +218,16 @@ def _agent_section(a: AgentResult) -> list[str]:
     )
     parts += [_candidate_row(c) for c in a.candidates]
     parts.append("</table></div>")
+    if a.regime_verdicts:
+        parts.append(_regimes_section(a))
     for c in a.candidates:
+        for cell in c.regimes:
+            if cell.sweep is not None:
+                reading = cell.sweep.reading if isinstance(cell.sweep, ShiftSweep) else f"Not computed: {cell.sweep.reason}"
+                parts.append(
+                    f"<h3>Shift sweep towards {html.escape(cell.regime)} ({html.escape(c.name)} as <i>Y<sub>m</sub></i>)"
+                    f"</h3><p>{html.escape(reading)}</p>"
+                )
         if c.sweep is not None:
             reading = c.sweep.reading if isinstance(c.sweep, ShiftSweep) else f"Not computed: {c.sweep.reason}"
             parts.append(
@@ -241,6 +250,40 @@ def _agent_section(a: AgentResult) -> list[str]:
         for w in c.warnings:
             parts.append(f"<p class='warn'>⚠ {html.escape(c.name)}: {html.escape(w)}</p>")
     return parts
+
+
+def _regimes_section(a: AgentResult) -> str:
+    """The agent × regime grid as a table: per deployment regime, the agent's verdict and each candidate's."""
+    cands = a.candidates
+    out = [
+        "<h3>Per deployment regime</h3><p>Each regime tested against training; p-values Holm-adjusted over the "
+        "regimes, effects with intervals at level 1 − α/k. A candidate's verdict counts towards the agent's only "
+        "where it meets the mesa condition (achieved at a high rate in training and in that regime).</p>",
+        "<div class='scroll'><table><tr><th>regime</th><th>agent</th>"
+        + "".join(f"<th>{html.escape(c.name)}<br>effect [CI], Holm p</th>" for c in cands)
+        + "</tr>",
+    ]
+    for k, rv in enumerate(a.regime_verdicts):
+        cells = []
+        for c in cands:
+            cell = c.regimes[k]
+            t = cell.transport
+            lo, hi = t.effect_ci
+            mesa = "" if cell.mesa.meets else "<br><span class='warn'>mesa unmet</span>"
+            cells.append(
+                f"<td>{_badge(cell.verdict.value)}<br>{_fmt(t.effect)} [{_fmt(lo)}, {_fmt(hi)}], {_fmt(t.p_adjusted)}"
+                f"{mesa}</td>"
+            )
+        parts_row = f"<tr><td>{html.escape(rv.regime)}</td><td>{_badge(rv.verdict.value)}</td>" + "".join(cells) + "</tr>"
+        out.append(parts_row)
+    out.append("</table></div>")
+    joint = "; ".join(
+        f"{html.escape(c.name)}: joint p = {_fmt(c.family.p_value)} ({html.escape(c.family.reading())})"
+        for c in cands
+        if c.family is not None
+    )
+    out.append(f"<p>{joint}</p>")
+    return "".join(out)
 
 
 METHOD = (

@@ -131,8 +131,23 @@ class CollectConfig:
     """Dotted module names of the agent whose activations are recorded and probed."""
     n_envs: int = 16
     """Environments stepped together (one batched forward pass per step)."""
+    regimes: tuple[str, ...] | None = None
+    """Named regimes to collect `n_episodes` in each, instead of `shifts`: `train` and deployment
+    regimes of the environment (`env.unwrapped.regimes`, e.g. [train, anywhere, near_start,
+    more_walls]); each deployment regime is then tested against training and all jointly."""
 
     def __post_init__(self) -> None:
+        if self.regimes is not None:
+            if self.shifts != (0.0, 1.0):
+                raise ConfigError(
+                    f"collect: give either shifts ({list(self.shifts)}) or regimes ({list(self.regimes)}), not both; "
+                    f"with regimes, train is collected at shift 0 and each deployment regime at shift 1."
+                )
+            names = list(self.regimes)
+            if len(set(names)) != len(names) or "train" not in names or len(names) < 2:
+                raise ConfigError(
+                    f"collect.regimes must name train and at least one deployment regime, each once, got {names}."
+                )
         if not self.shifts or any(not 0.0 <= s <= 1.0 for s in self.shifts):
             raise ConfigError(f"collect.shifts must be a non-empty list of values in [0, 1], got {list(self.shifts)}.")
         if min(self.shifts) == max(self.shifts) and min(self.shifts) in (0.0, 1.0):

@@ -22,7 +22,7 @@ from analysis import figures
 from analysis.report import write_report
 from analysis.results import AgentResult, StudyReport
 from analysis.sweep import ShiftSweep
-from core.errors import ConfigError, suggest
+from core.errors import ConfigError, suggest, unknown_name
 from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent
 from mesaprobe.config import StudyConfig, dump_config
@@ -85,6 +85,8 @@ def report_stage(
             frame = pd.DataFrame(
                 {"y_m": a.probes.readout(c.name), "y_b": a.probes.y_m["return"], "s": a.probes.y_m["s"]}
             )
+            if "regime" in a.probes.y_m.columns:
+                frame["regime"] = a.probes.y_m["regime"].to_numpy()
             panels.append((f"{r.name}: {c.name} ({c.verdict.value})", frame))
     report = StudyReport(study=study, env=env, seed=seed, config=config, agents=tuple(results))
     sweeps = [
@@ -115,6 +117,27 @@ def report_stage(
             "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
         ),
     }
+    grid = [
+        (
+            f"{r.name}: {c.name}",
+            [(cell.regime, cell.verdict.value, cell.transport.effect, cell.transport.effect_ci, cell.mesa.meets)
+             for cell in c.regimes],
+        )
+        for r in results
+        for c in r.candidates
+        if c.regimes
+    ]  # fmt: skip
+    if grid:  # the headline of a study over several deployment regimes: first
+        figs = {
+            "regime_grid": (
+                figures.regime_grid_figure(grid),
+                "Reading: one row per agent and candidate, one column per deployment regime, each tested against "
+                "training. Red: the base objective depends on the regime beyond the candidate there; green: the "
+                "candidate carries it (a certified small effect); grey: neither shown. Pale cells are regimes where the "
+                "candidate is not pursued at a high rate, so they do not decide the agent's verdict.",
+            ),
+            **figs,
+        }
     if curves:
         figs["effect_function"] = (
             figures.effect_function_figure(curves),
@@ -176,7 +199,11 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
                 f"probe.steering.goal {goal!r} has no cell in {config.env}'s ground truth; objects with a cell: "
                 f"{cells}.{suggest(goal, cells)}"
             )
+    regimes = tuple(getattr(probe_env.unwrapped, "regimes", ()))
     probe_env.close()
+    for name in config.collect.regimes or ():
+        if name not in regimes:
+            raise unknown_name(f"regime of {config.env} in collect.regimes", name, regimes or ("train",))
     built: dict[str, training.Agent] = {}
     steering = config.probe.steering
     for agent_cfg in config.agents:

@@ -131,13 +131,14 @@ def collect_stage(
     out: Path,
     progress: ProgressFn = noop,
 ) -> RolloutDataset:
-    """Collect `cfg.n_episodes` episodes at each shift and save the dataset to `out`."""
-    key, total = f"collect:{name}", cfg.n_episodes * len(cfg.shifts)
+    """Collect `cfg.n_episodes` episodes at each shift (or named regime) and save the dataset to `out`."""
+    key, total = f"collect:{name}", cfg.n_episodes * len(cfg.regimes or cfg.shifts)
     progress(key, f"collect {name}", 0, total)
     data = collect(
         agent,
         env,
         shift=list(cfg.shifts),
+        regime=None if cfg.regimes is None else list(cfg.regimes),
         n_episodes=cfg.n_episodes,
         layers=cfg.layers,
         seed=seed,

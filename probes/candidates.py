@@ -271,7 +271,8 @@ def probe_candidates(
     if len(first) < 2 * n_folds:
         raise DataError(f"probing needs at least {2 * n_folds} episodes, got {len(first)}.")
     episodes = data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()].reset_index()
-    out = episodes[["episode", "run", "s", "shift", "return", *[f"achieved_{c}" for c in candidates]]].copy()
+    regime = ["regime"] if "regime" in episodes.columns else []  # datasets collected before regimes had names lack it
+    out = episodes[["episode", "run", "s", *regime, "shift", "return", *[f"achieved_{c}" for c in candidates]]].copy()
     rows, best, kept = [], {}, {}
 
     def fit(cand: str, site: str, y: np.ndarray) -> np.ndarray:

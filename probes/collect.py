@@ -18,9 +18,13 @@ from probes.hooks import capture
 EnvSpec = str | Callable[..., gym.Env]
 
 
-def make_env(env: EnvSpec, shift: float, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
-    """An environment from an id or a constructor, at regime mixture `shift`."""
+def make_env(
+    env: EnvSpec, shift: float, env_kwargs: dict[str, Any] | None = None, regime: str | None = None
+) -> gym.Env:
+    """An environment from an id or a constructor, at regime mixture `shift` (and deployment `regime`, when named)."""
     env_kwargs = dict(env_kwargs or {})
+    if regime is not None:
+        env_kwargs["regime"] = regime  # only then: constructors without named regimes need not take it
     if isinstance(env, str):
         return envs.make(env, shift=shift, **env_kwargs)
     if callable(env):
@@ -28,11 +32,21 @@ def make_env(env: EnvSpec, shift: float, env_kwargs: dict[str, Any] | None = Non
     raise ConfigError(f"env must be an environment id or a constructor taking shift=..., got {type(env).__name__}.")
 
 
+def regime_plan(regimes: Sequence[str]) -> list[tuple[float, str | None]]:
+    """`(shift, regime)` per named regime: `train` at shift 0, each deployment regime at shift 1."""
+    if isinstance(regimes, str) or not regimes:
+        raise ConfigError(f"regimes must be a non-empty list of regime names, got {regimes!r}.")
+    if len(set(regimes)) != len(regimes):
+        raise ConfigError(f"regimes must not repeat a name, got {list(regimes)}.")
+    return [(0.0, None) if name == envs.TRAIN else (1.0, str(name)) for name in regimes]
+
+
 def collect(
     agent,
     env: EnvSpec,
     *,
-    shift: float | Sequence[float],
+    shift: float | Sequence[float] = 0.0,
+    regime: str | Sequence[str] | None = None,
     n_episodes: int,
     layers: Sequence[str] = (),
     seed: int = 0,
@@ -58,17 +72,22 @@ def collect(
     is called first when it exists. `progress=True` draws a rich progress bar; a callable is called as
     `progress(n_finished_episodes)` as episodes finish.
 
-    With a list of shifts, `n_episodes` are collected at each (the k-th with seed
+    `regime` names the deployment regime (`env.unwrapped.regimes`) of the deployment episodes. A
+    list of regime names collects `n_episodes` in each: `train` at shift 0 and each deployment
+    regime at shift 1 (`shift` is then not used). Column `regime` holds each episode's regime name
+    (`info["regime"]`; `train` / `deploy` for environments that do not name them).
+
+    With a list of shifts (or regimes), `n_episodes` are collected at each (the k-th with seed
     `seed * 1000 + k`) and returned as one dataset with unique episode ids.
     """
     if progress is True:
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
-            n_shifts = len(shift) if isinstance(shift, (list, tuple, np.ndarray)) else 1
-            task = bar.add_task("collect", total=n_episodes * n_shifts)
+            task = bar.add_task("collect", total=n_episodes * len(_plan(shift, regime)))
             return collect(
                 agent,
                 env,
                 shift=shift,
+                regime=regime,
                 n_episodes=n_episodes,
                 layers=layers,
                 seed=seed,
@@ -80,15 +99,17 @@ def collect(
                 progress=lambda n: bar.update(task, completed=n),
             )
     progress = progress or None
-    if isinstance(shift, (list, tuple, np.ndarray)):
+    plan = _plan(shift, regime)
+    if len(plan) > 1 or not isinstance(regime, (str, type(None))) or isinstance(shift, (list, tuple, np.ndarray)):
         parts = []
-        for k, one in enumerate(shift):
+        for k, (one, name) in enumerate(plan):
             offset = k * n_episodes
             parts.append(
                 collect(
                     agent,
                     env,
-                    shift=float(one),
+                    shift=one,
+                    regime=name,
                     n_episodes=n_episodes,
                     layers=layers,
                     seed=seed * 1000 + k,
@@ -108,7 +129,7 @@ def collect(
     if not callable(getattr(agent, "act", None)):
         raise AgentError(f"{type(agent).__name__} has no act(obs) method; see training.Agent.")
     n_slots = max(1, min(n_envs, n_episodes))
-    slots = [make_env(env, shift, env_kwargs) for _ in range(n_slots)]
+    slots = [make_env(env, shift, env_kwargs, regime) for _ in range(n_slots)]
     candidates = list(getattr(slots[0].unwrapped, "candidates", ()))
     episode_seeds = np.random.SeedSequence(seed).generate_state(n_episodes, dtype=np.uint32)
     rng = np.random.default_rng([seed, 1])
@@ -171,6 +192,7 @@ def collect(
                     "episode": slot_episode[i],
                     "t": slot_t[i],
                     "s": int(info["s"]),
+                    "regime": str(info.get("regime", envs.TRAIN if int(info["s"]) == 0 else "deploy")),
                     "shift": shift,
                     "action": int(actions[j]),
                     "reward": float(reward),
@@ -210,6 +232,15 @@ def collect(
         "env": env if isinstance(env, str) else getattr(env, "__name__", type(env).__name__),
     }
     return RolloutDataset(table, activations, meta)
+
+
+def _plan(shift: float | Sequence[float], regime: str | Sequence[str] | None) -> list[tuple[float, str | None]]:
+    """The `(shift, regime)` parts of a collection: one per shift, or one per regime of a list."""
+    if regime is not None and not isinstance(regime, str):
+        return regime_plan(regime)
+    if isinstance(shift, (list, tuple, np.ndarray)):
+        return [(float(one), regime) for one in shift]
+    return [(shift, regime)]
 
 
 def _check_info(info: dict, candidates: list[str]) -> None:

@@ -98,7 +98,7 @@ class RolloutDataset:
         return self.select(~mask), self.select(mask)
 
     def episodes(self) -> pd.DataFrame:
-        """One row per episode: `run`, `episode`, `s`, `shift`, `length`, `return`, `train_return`, `achieved_<cand>`.
+        """One row per episode: `run`, `episode`, `s`, `regime`, `shift`, `length`, `return`, `train_return`, `achieved_<cand>`.
 
         `return` is the base objective: the sum of `base_reward` when the table has that column
         (datasets collected before it existed fall back to `reward`); `train_return` is the sum of
@@ -107,6 +107,8 @@ class RolloutDataset:
         tab = self.table
         grouped = tab.groupby("episode", sort=True)
         out = grouped.agg(run=("run", "first"), s=("s", "first"), shift=("shift", "first"), length=("t", "size"))
+        if "regime" in tab.columns:  # datasets collected before regimes had names lack it
+            out.insert(2, "regime", grouped["regime"].first())
         out["return"] = grouped["base_reward" if "base_reward" in tab.columns else "reward"].sum()
         out["train_return"] = grouped["reward"].sum()
         for cand in self.candidates:

@@ -19,7 +19,13 @@ from probes.retargeting import MOVED, STEERED, UNSTEERED, is_control  # noqa: E4
 REGIME_COLOURS = {0: "#1f77b4", 1: "#d62728"}
 REGIME_LABELS = {0: "s=0 (training)", 1: "s=1 (deployment)"}
 _MORE_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-VERDICT_COLOURS = {"regime-dependent": "#d62728", "transports": "#2e7d32", "inconclusive": "#9e9e9e"}
+VERDICT_COLOURS = {
+    "regime-dependent": "#d62728",
+    "transports": "#2e7d32",
+    "inconclusive": "#9e9e9e",
+    "misaligned": "#8e0000",
+    "aligned": "#1b5e20",
+}
 
 
 def regime_colour(s: int) -> str:
@@ -115,12 +121,15 @@ def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> b
     return _finish_grid(fig, axes, n, "Base outcome against candidate signal, by regime")
 
 
-def regime_grid_figure(rows: Sequence[tuple[str, Sequence[tuple[str, str, float, tuple[float, float], bool]]]]) -> bytes:
+def regime_grid_figure(
+    rows: Sequence[tuple[str, Sequence[tuple[str, str, float, tuple[float, float], bool]]]],
+) -> bytes:
     """The verdict grid: one row per (agent, candidate), one column per deployment regime.
 
     `rows` holds `(label, cells)` with one `(regime, verdict, effect, (lo, hi), meets)` per regime;
     a cell is coloured by its verdict (pale where the candidate does not meet the mesa condition
     there, so the verdict does not count towards the agent's) and shows the effect and interval.
+    Rows of agent verdicts (`aligned`, `misaligned`, ...) have NaN effects and show the verdict only.
     """
     regimes = [cell[0] for cell in rows[0][1]]
     fig, ax = plt.subplots(figsize=(1.9 + 2.0 * len(regimes), 0.9 + 0.62 * len(rows)))
@@ -129,7 +138,8 @@ def regime_grid_figure(rows: Sequence[tuple[str, Sequence[tuple[str, str, float,
             ax.add_patch(
                 plt.Rectangle((j, i), 1, 1, color=VERDICT_COLOURS[verdict], alpha=0.85 if meets else 0.25, lw=0)
             )
-            text = f"{verdict}\n{effect:+.2f} [{lo:+.2f}, {hi:+.2f}]" + ("" if meets else "\n(mesa unmet)")
+            text = verdict if np.isnan(effect) else f"{verdict}\n{effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            text += "" if meets else "\n(mesa unmet)"
             ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7, color="white" if meets else "black")
     ax.set_xlim(0, len(regimes))
     ax.set_ylim(len(rows), 0)
@@ -140,7 +150,11 @@ def regime_grid_figure(rows: Sequence[tuple[str, Sequence[tuple[str, str, float,
         ax.axhline(k, color="white", lw=2)
     for k in range(1, len(regimes)):
         ax.axvline(k, color="white", lw=2)
-    ax.set_title("Transport verdict per deployment regime (effect against training, interval at level 1 − α/k)", fontsize=9, pad=22)
+    ax.set_title(
+        "Transport verdict per deployment regime (effect against training, interval at level 1 − α/k)",
+        fontsize=9,
+        pad=22,
+    )
     fig.tight_layout()
     return _png(fig)
 

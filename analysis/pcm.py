@@ -80,7 +80,7 @@ class SharedSigns:
     packed: np.ndarray  # (units, ceil(N_FLIPS / 8)) uint8
 
     @classmethod
-    def draw(cls, n_units: int, seed: int) -> "SharedSigns":
+    def draw(cls, n_units: int, seed: int) -> SharedSigns:
         """Signs for `n_units` units, a function of `seed`."""
         rng = np.random.default_rng([seed, 47])
         return cls(rng.integers(0, 256, size=(n_units, (N_FLIPS + 7) // 8), dtype=np.uint8))

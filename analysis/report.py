@@ -223,7 +223,9 @@ def _agent_section(a: AgentResult) -> list[str]:
     for c in a.candidates:
         for cell in c.regimes:
             if cell.sweep is not None:
-                reading = cell.sweep.reading if isinstance(cell.sweep, ShiftSweep) else f"Not computed: {cell.sweep.reason}"
+                reading = (
+                    cell.sweep.reading if isinstance(cell.sweep, ShiftSweep) else f"Not computed: {cell.sweep.reason}"
+                )
                 parts.append(
                     f"<h3>Shift sweep towards {html.escape(cell.regime)} ({html.escape(c.name)} as <i>Y<sub>m</sub></i>)"
                     f"</h3><p>{html.escape(reading)}</p>"
@@ -274,7 +276,9 @@ def _regimes_section(a: AgentResult) -> str:
                 f"<td>{_badge(cell.verdict.value)}<br>{_fmt(t.effect)} [{_fmt(lo)}, {_fmt(hi)}], {_fmt(t.p_adjusted)}"
                 f"{mesa}</td>"
             )
-        parts_row = f"<tr><td>{html.escape(rv.regime)}</td><td>{_badge(rv.verdict.value)}</td>" + "".join(cells) + "</tr>"
+        parts_row = (
+            f"<tr><td>{html.escape(rv.regime)}</td><td>{_badge(rv.verdict.value)}</td>" + "".join(cells) + "</tr>"
+        )
         out.append(parts_row)
     out.append("</table></div>")
     joint = "; ".join(

@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from analysis.graphs import GraphReport
+from analysis.mesa import agent_verdict
 from analysis.retargeting import SteeringSection
 from analysis.sensitivity import DirectEffect, SensitivityResult
 from analysis.sweep import ShiftSweep
-from analysis.mesa import agent_verdict
 from analysis.transport import TransportResult
 from analysis.transport_family import FamilyTransportResult, RegimeTransport
 from analysis.verdicts import AgentVerdict, Verdict

@@ -170,7 +170,9 @@ def _analyse_family(
     for cand in candidates:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            family = transport_test(episodes["return"], episodes["s"], episodes[f"ym_{cand}"], regime_names=names, **settings)
+            family = transport_test(
+                episodes["return"], episodes["s"], episodes[f"ym_{cand}"], regime_names=names, **settings
+            )
             pooled = transport_test(pooled_frame["return"], pooled_frame["s"], pooled_frame[f"ym_{cand}"], **settings)
         cells = []
         for rt in family.regimes:

@@ -60,9 +60,13 @@ def main(argv: list[str] | None = None) -> int:
             sc = FAMILY_SCENARIOS[name]
             reps = args.reps if sc.null else args.power_reps
             task = progress.add_task(name, total=reps)
-            r = family_rates(name, n=args.n, reps=reps, seed=args.seed, progress=lambda k, t=task: progress.advance(t, k))
+            r = family_rates(
+                name, n=args.n, reps=reps, seed=args.seed, progress=lambda k, t=task: progress.advance(t, k)
+            )
             rows.append({**r.to_dict(), "difficulties": list(sc.difficulties), "description": sc.description})
-            write_results(args.out, {"settings": vars(args), "rows": rows})  # after every scenario: partial results survive
+            write_results(
+                args.out, {"settings": vars(args), "rows": rows}
+            )  # after every scenario: partial results survive
     print_table(
         "Categorical-regime tests (joint: max-type PCM; per regime: Holm)",
         ["scenario", "k", "null", "reps", "joint rate", "95% CI", "Holm any", "false claims", "s/test"],

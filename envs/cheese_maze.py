@@ -104,7 +104,7 @@ def generate_maze_layout(
     if name == "anywhere":
         allowed = ~walls
     elif name == "other_corner":
-        allowed = _block(walls, off + size - region, off, region) & ~walls
+        allowed = _block(walls, off + size - region, off + size - region, region) & ~walls
     else:  # train and large: the top-right corner
         allowed = region_mask.copy()
     allowed[agent] = False
@@ -151,15 +151,6 @@ def check_maze_args(min_size: int, max_size: int, region: int, max_steps: int) -
         raise ConfigError(f"max_steps must be >= 1, got {max_steps}.")
 
 
-def check_maze_regime(choice: RegimeChoice, region: int) -> None:
-    """Raise `ConfigError` unless every chosen regime can place the cheese with this `region`."""
-    if "other_corner" in choice.names and region < 2:
-        raise ConfigError(
-            f"regime 'other_corner' puts the cheese in the bottom-left region x region block, which with "
-            f"region={region} is only the agent's start; use region >= 2 or another regime."
-        )
-
-
 class CheeseMazeEnv(GridEnv):
     """A maze with a piece of cheese; in training the cheese is in the top-right corner.
 
@@ -193,8 +184,9 @@ class CheeseMazeEnv(GridEnv):
 
     - `train` (0): the cheese in the top-right `region` x `region` corner.
     - `anywhere` (1): the cheese uniform over the maze's open squares.
-    - `other_corner` (2): the cheese in the bottom-left `region` x `region` block, around the start
-      (needs `region >= 2`).
+    - `other_corner` (2): the cheese in the bottom-right `region` x `region` block: a corner that is
+      neither the training one nor the agent's start (the bottom-left square), and on the way from
+      the start to the top-right corner in about one maze in ten.
     - `large` (3): data shift only: the cheese stays in the top-right corner, every maze has size
       `max_size`.
 
@@ -221,7 +213,7 @@ class CheeseMazeEnv(GridEnv):
     ) -> None:
         self.shift = check_shift(shift)
         check_maze_args(min_size, max_size, region, max_steps)
-        check_maze_regime(self._choose_regime(regime), region)
+        self._choose_regime(regime)
         self.min_size, self.max_size, self.region, self.max_steps = min_size, max_size, region, max_steps
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(0.0, 1.0, (len(CHANNELS), max_size + 2, max_size + 2), np.float32)

@@ -23,7 +23,6 @@ from envs.cheese_maze import (
     CHANNELS,
     REGIMES,
     check_maze_args,
-    check_maze_regime,
     generate_maze_layout,
     maze_distances,
 )
@@ -77,7 +76,6 @@ class CheeseMazeVectorEnv(VectorEnv):
         self.shift = check_shift(shift)
         check_maze_args(min_size, max_size, region, max_steps)
         self.regime_choice = RegimeChoice.parse(REGIMES, regime, self.shift)
-        check_maze_regime(self.regime_choice, region)
         self.num_envs = num_envs
         self.min_size, self.max_size, self.region, self.max_steps = min_size, max_size, region, max_steps
         self.single_observation_space = gym.spaces.Box(

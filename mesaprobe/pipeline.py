@@ -117,16 +117,22 @@ def report_stage(
             "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
         ),
     }
-    grid = [
-        (
-            f"{r.name}: {c.name}",
-            [(cell.regime, cell.verdict.value, cell.transport.effect, cell.transport.effect_ci, cell.mesa.meets)
-             for cell in c.regimes],
-        )
-        for r in results
-        for c in r.candidates
-        if c.regimes
-    ]  # fmt: skip
+    grid = []
+    nan = float("nan")
+    for r in results:
+        if r.regime_verdicts:
+            grid.append(
+                (f"{r.name} (agent)", [(v.regime, v.verdict.value, nan, (nan, nan), True) for v in r.regime_verdicts])
+            )
+        grid += [
+            (
+                f"{r.name}: {c.name}",
+                [(cell.regime, cell.verdict.value, cell.transport.effect, cell.transport.effect_ci, cell.mesa.meets)
+                 for cell in c.regimes],
+            )
+            for c in r.candidates
+            if c.regimes
+        ]  # fmt: skip
     if grid:  # the headline of a study over several deployment regimes: first
         figs = {
             "regime_grid": (

@@ -99,7 +99,10 @@ def test_categorical_ci_test_joint_and_per_level():
     # The same seed gives the same p-values; binary data are the binary test.
     assert ci_test(y_b, s, y_m, categorical=True, seed=1).level_p_values == r.level_p_values
     keep = s < 2
-    assert ci_test(y_b[keep], s[keep], y_m[keep], categorical=True).p_value == ci_test(y_b[keep], s[keep], y_m[keep]).p_value
+    assert (
+        ci_test(y_b[keep], s[keep], y_m[keep], categorical=True).p_value
+        == ci_test(y_b[keep], s[keep], y_m[keep]).p_value
+    )
 
 
 @pytest.mark.parametrize("name", ["family5_imbalanced", "family3_poor_overlap"])

@@ -45,8 +45,8 @@ class RegimeChoice:
         """Check `regime` against the environment's `regimes` and build the choice.
 
         `default` (the first deployment regime unless given) is used when `regime` is None. Raises
-        `UnknownNameError` (a `ConfigError`) with the closest names for a name the environment does
-        not have, and `ConfigError` for `TRAIN` (use `shift=0`), empty mappings and bad weights.
+        `UnknownNameError` with the closest names for a name the environment does not have, and
+        `ConfigError` for `TRAIN` (chosen by `shift=0`), empty mappings and bad weights.
         """
         regimes = tuple(regimes)
         if len(regimes) < 2 or regimes[0] != TRAIN:
@@ -102,11 +102,6 @@ class RegimeChoice:
         if self.shift > 0:
             out.update({n: self.shift * w for n, w in zip(self.names, self.weights, strict=True)})
         return out
-
-
-def regime_name(regimes: Sequence[str], s: int) -> str:
-    """The name of regime index `s`."""
-    return regimes[int(s)]
 
 
 def as_choice(

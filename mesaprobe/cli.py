@@ -81,6 +81,49 @@ def summary_table(report: StudyReport) -> Table:
     return table
 
 
+def regime_table(report: StudyReport) -> Table | None:
+    """The verdict grid in the terminal: per agent and candidate, the verdict and effect on each deployment regime.
+
+    None when no agent was studied over several named deployment regimes.
+    """
+    studied = [a for a in report.agents if a.regime_verdicts]
+    if not studied:
+        return None
+    names = studied[0].regime_names
+    table = Table(title="Per deployment regime (each against training; effect [CI at 1 − α/k], mesa ✗ = not counted)")
+    table.add_column("agent", justify="left")
+    table.add_column("candidate", justify="left")
+    for name in names:
+        table.add_column(name, justify="left")
+    for a in studied:
+        table.add_row(
+            a.name,
+            "[b]agent[/]",
+            *(f"[{VERDICT_STYLE[v.verdict.value]}]{v.verdict.value}[/]" for v in a.regime_verdicts),
+        )
+        for c in a.candidates:
+            cells = []
+            for cell in c.regimes:
+                t = cell.transport
+                lo, hi = t.effect_ci
+                mesa = "" if cell.mesa.meets else " ✗"
+                cells.append(
+                    f"[{VERDICT_STYLE[cell.verdict.value]}]{cell.verdict.value}[/]{mesa}\n"
+                    f"{t.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                )
+            table.add_row("", c.name, *cells)
+        table.add_section()
+    return table
+
+
+def print_summary(console: Console, report: StudyReport) -> None:
+    """Print the summary table and, for studies over several deployment regimes, the verdict grid."""
+    console.print(summary_table(report))
+    grid = regime_table(report)
+    if grid is not None:
+        console.print(grid)
+
+
 def _run(config, out: Path, console: Console) -> int:
     from mesaprobe.pipeline import run_study
 
@@ -94,7 +137,7 @@ def _run(config, out: Path, console: Console) -> int:
             warnings.filterwarnings("ignore", module="stable_baselines3")
             warnings.filterwarnings("ignore", module="gymnasium")
             result = run_study(config, out, progress=progress)
-    console.print(summary_table(result.report))
+    print_summary(console, result.report)
     console.print(f"Report: {result.paths['html']}  ·  {result.paths['json']}  ({time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -155,7 +198,11 @@ def _cmd_collect(args, console: Console) -> int:
     from training import load_agent
 
     cfg = CollectConfig(
-        shifts=tuple(args.shifts), n_episodes=args.n_episodes, layers=tuple(args.layers), n_envs=args.n_envs
+        shifts=tuple(args.shifts),
+        n_episodes=args.n_episodes,
+        layers=tuple(args.layers),
+        n_envs=args.n_envs,
+        regimes=None if args.regimes is None else tuple(args.regimes),
     )
     agent = load_agent(args.agent)
     with _progress_bar(console) as bar:
@@ -213,7 +260,7 @@ def _cmd_test(args, console: Console) -> int:
         seed=args.seed,
         mesa_threshold=cfg.mesa_threshold,
     )
-    console.print(summary_table(report))
+    print_summary(console, report)
     console.print(f"Report: {paths['html']}  ·  {paths['json']}")
     return 0
 
@@ -225,12 +272,13 @@ def _cmd_envs(args, console: Console) -> int:
     load_plugins(args.plugin)
     table = Table(title="mesaprobe environments")
     table.add_column("id", no_wrap=True)
-    for col in ("candidates", "channels", "actions", "observation", "batched"):
+    for col in ("candidates", "regimes", "channels", "actions", "observation", "batched"):
         table.add_column(col)
     for row in list_envs():
         table.add_row(
             row["id"],
             ", ".join(row["candidates"]),
+            ", ".join(row.get("regimes", ())),
             ", ".join(row["channels"]),
             ", ".join(row["actions"]),
             "×".join(map(str, row["observation_shape"])),
@@ -284,7 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("agent", help="agent directory written by `mesaprobe train`")
     co.add_argument("--out", required=True, help="rollout dataset directory to write")
     co.add_argument("--shifts", type=float, nargs="+", default=[0.0, 1.0])
-    co.add_argument("--n-episodes", type=int, default=300, help="episodes per shift")
+    co.add_argument(
+        "--regimes", nargs="+", default=None,
+        help="named regimes to collect instead of --shifts, e.g. train anywhere more_walls (see `mesaprobe envs`)",
+    )  # fmt: skip
+    co.add_argument("--n-episodes", type=int, default=300, help="episodes per shift (or regime)")
     co.add_argument("--layers", nargs="+", default=list(CollectConfig.layers), help="dotted module names to record")
     co.add_argument("--n-envs", type=int, default=16)
     co.add_argument("--seed", type=int, default=0)

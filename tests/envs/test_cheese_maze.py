@@ -219,5 +219,3 @@ def test_large_mazes_keep_the_cheese_in_the_top_right_corner():
         assert obs.shape == env.observation_space.shape
     env = CheeseMazeEnv(shift=0.0, regime="large")
     assert {env.reset(seed=seed)[1]["truth"]["maze_size"] for seed in range(30)} == {9, 11, 13}
-
-

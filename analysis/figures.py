@@ -122,24 +122,27 @@ def ym_yb_figure(panels: Sequence[tuple[str, pd.DataFrame]], seed: int = 0) -> b
 
 
 def regime_grid_figure(
-    rows: Sequence[tuple[str, Sequence[tuple[str, str, float, tuple[float, float], bool]]]],
+    rows: Sequence[tuple[str, Sequence[tuple]]],
 ) -> bytes:
     """The verdict grid: one row per (agent, candidate), one column per deployment regime.
 
-    `rows` holds `(label, cells)` with one `(regime, verdict, effect, (lo, hi), meets)` per regime;
-    a cell is coloured by its verdict (pale where the candidate does not meet the mesa condition
-    there, so the verdict does not count towards the agent's) and shows the effect and interval.
-    Rows of agent verdicts (`aligned`, `misaligned`, ...) have NaN effects and show the verdict only.
+    `rows` holds `(label, cells)` with one `(regime, verdict, effect, (lo, hi), meets[, flagged])`
+    per regime; a cell is coloured by its verdict (pale where the candidate does not meet the mesa
+    condition there, so the verdict does not count towards the agent's) and shows the effect and
+    interval; `flagged` cells (the read-out the verdict conditions on does not transport to that
+    regime) are marked ⚠. Rows of agent verdicts (`aligned`, `misaligned`, ...) have NaN effects and
+    show the verdict only.
     """
     regimes = [cell[0] for cell in rows[0][1]]
     fig, ax = plt.subplots(figsize=(1.9 + 2.0 * len(regimes), 0.9 + 0.62 * len(rows)))
     for i, (_, cells) in enumerate(rows):
-        for j, (_, verdict, effect, (lo, hi), meets) in enumerate(cells):
+        for j, (_, verdict, effect, (lo, hi), meets, *flagged) in enumerate(cells):
             ax.add_patch(
                 plt.Rectangle((j, i), 1, 1, color=VERDICT_COLOURS[verdict], alpha=0.85 if meets else 0.25, lw=0)
             )
             text = verdict if np.isnan(effect) else f"{verdict}\n{effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"
             text += "" if meets else "\n(mesa unmet)"
+            text += "\n⚠ read-out fails here" if flagged and flagged[0] else ""
             ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7, color="white" if meets else "black")
     ax.set_xlim(0, len(regimes))
     ax.set_ylim(len(rows), 0)
@@ -155,6 +158,34 @@ def regime_grid_figure(
         fontsize=9,
         pad=22,
     )
+    fig.tight_layout()
+    return _png(fig)
+
+
+def regime_probe_figure(rows: Sequence[tuple[str, Sequence[tuple[str, float, float, str]]]]) -> bytes:
+    """Probe transport across regimes: one row per read-out, one column per regime.
+
+    `rows` holds `(label, cells)` with one `(regime, out_of_regime_auc, in_regime_auc, status)` per
+    regime (`status` `works`, `fails` or `unscored`); the colour is the out-of-regime AUC (the
+    probe fitted on the other regimes), a fails cell is outlined in red.
+    """
+    regimes = [cell[0] for cell in rows[0][1]]
+    grid = np.array([[cell[1] for cell in cells] for _, cells in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(2.2 + 1.7 * len(regimes), 1.0 + 0.55 * len(rows)))
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
+    for i, (_, cells) in enumerate(rows):
+        for j, (_, out, inside, status) in enumerate(cells):
+            text = "n/a" if not np.isfinite(out) else f"{out:.2f}"
+            text += f"\n(in {inside:.2f})" if np.isfinite(inside) else ""
+            dark = np.isfinite(out) and out < 0.8
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            if status == "fails":
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="#d62728", lw=2.5))
+    ax.set_xticks(np.arange(len(regimes)), regimes)
+    ax.set_yticks(np.arange(len(rows)), [label for label, _ in rows], fontsize=8)
+    ax.xaxis.tick_top()
+    fig.colorbar(im, ax=ax, label="ROC AUC, probe fitted on the other regimes")
+    ax.set_title("Probe read-outs across regimes (red outline: the read-out fails there)", fontsize=9, pad=22)
     fig.tight_layout()
     return _png(fig)
 

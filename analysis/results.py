@@ -27,6 +27,7 @@ from core.errors import unknown_name
 from core.results import Skipped
 from probes.attribution_maps import CandidateAttributions
 from probes.candidates import ProbeChoice
+from probes.regime_transport_result import RegimeProbeTransport
 from probes.transport import ProbeTransport
 
 
@@ -70,13 +71,16 @@ class DirectEffectCheck:
 class RegimeCell:
     """One candidate on one deployment regime: the mesa condition (training against this regime), the
     one-vs-training transport test (Holm-adjusted, `analysis.transport_family`) and the shift sweep
-    towards this regime (when the candidate meets the mesa condition here)."""
+    towards this regime (when the candidate meets the mesa condition here). `probe_flags` are the
+    reasons, from probe transport across the regimes, that the read-out this verdict conditions on
+    does not work on this regime or on training (`probes.probe_transport_by_regime`)."""
 
     regime: str
     s: int
     mesa: MesaCondition
     transport: RegimeTransport
     sweep: ShiftSweep | Skipped | None = None
+    probe_flags: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> Verdict:
@@ -99,6 +103,7 @@ class RegimeCell:
             "interval_level": None if t.result is None else 1 - t.result.alpha,
             "verdict": t.verdict.value,
             "note": t.note,
+            "probe_flags": list(self.probe_flags),
         }
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
@@ -245,7 +250,8 @@ class AgentResult:
     """One agent's study: behaviour per regime, every candidate's result and the verdict (DESIGN.md §1 steps 4–7).
 
     The sections the study pipeline adds after the transport tests (`probe_scores`,
-    `probe_transport`, `attribution`, `steering`, `kind`, `planted_goal`) are `None` when not run.
+    `probe_transport`, `regime_probe_transport`, `attribution`, `steering`, `kind`, `planted_goal`)
+    are `None` when not run.
     """
 
     name: str
@@ -255,6 +261,7 @@ class AgentResult:
     train_shift: float | None = None
     probe_scores: pd.DataFrame | None = field(default=None, compare=False)
     probe_transport: ProbeTransport | None = None
+    regime_probe_transport: RegimeProbeTransport | None = None
     attribution: CandidateAttributions | Skipped | None = None
     steering: SteeringSection | Skipped | None = None
     kind: str | None = None
@@ -286,7 +293,9 @@ class AgentResult:
             reason = (
                 "; ".join(
                     f"{n} {_verdict_phrase(cell.verdict)} (effect {cell.transport.effect:+.2f} "
-                    f"[{cell.transport.effect_ci[0]:+.2f}, {cell.transport.effect_ci[1]:+.2f}])"
+                    f"[{cell.transport.effect_ci[0]:+.2f}, {cell.transport.effect_ci[1]:+.2f}]"
+                    + ("; its read-out does not transport here" if cell.probe_flags else "")
+                    + ")"
                     for n, cell in eligible
                 )
                 or "no candidate is achieved at a high rate in training and here (mesa condition unmet)"
@@ -310,6 +319,24 @@ class AgentResult:
         """A copy with the given sections set (`dataclasses.replace`)."""
         return replace(self, **sections)
 
+    def with_regime_probe_transport(self, transport: RegimeProbeTransport) -> AgentResult:
+        """A copy with probe transport across the regimes, each per-regime verdict marked with the reasons
+        (if any) that the read-out it conditions on fails on that regime or on training."""
+        candidates = []
+        for c in self.candidates:
+            if c.probe is not None and c.regimes:
+                flags = transport.flagged(c.name, c.probe.site)
+                train = flags.get(self.training_regime, ())
+                cells = tuple(replace(cell, probe_flags=train + flags.get(cell.regime, ())) for cell in c.regimes)
+                c = replace(c, regimes=cells)
+            candidates.append(c)
+        return replace(self, candidates=tuple(candidates), regime_probe_transport=transport)
+
+    @property
+    def training_regime(self) -> str:
+        """The name of the training regime (`s` = 0)."""
+        return next((b.regime for b in self.behaviour if b.s == 0 and b.regime), "train")
+
     def to_dict(self) -> dict:
         """Plain-JSON form (one entry of `agents` in `report.json`)."""
         out: dict[str, Any] = {
@@ -324,7 +351,7 @@ class AgentResult:
             out["regimes"] = [v.to_dict() for v in self.regime_verdicts]
         if self.probe_scores is not None:
             out["probes"] = self.probe_scores.to_dict(orient="records")
-        for key in ("probe_transport", "attribution", "steering"):
+        for key in ("probe_transport", "regime_probe_transport", "attribution", "steering"):
             section = getattr(self, key)
             if section is not None:
                 out[key] = section.to_dict()

@@ -90,7 +90,9 @@ def regime_table(report: StudyReport) -> Table | None:
     if not studied:
         return None
     names = studied[0].regime_names
-    table = Table(title="Per deployment regime (each against training; effect [CI at 1 − α/k], mesa ✗ = not counted)")
+    table = Table(
+        title="Per deployment regime (each against training; effect [CI at 1 − α/k], mesa ✗ = not counted, ⚠ = read-out fails there)"
+    )
     table.add_column("agent", justify="left")
     table.add_column("candidate", justify="left")
     for name in names:
@@ -106,7 +108,7 @@ def regime_table(report: StudyReport) -> Table | None:
             for cell in c.regimes:
                 t = cell.transport
                 lo, hi = t.effect_ci
-                mesa = "" if cell.mesa.meets else " ✗"
+                mesa = ("" if cell.mesa.meets else " ✗") + (" ⚠" if cell.probe_flags else "")
                 cells.append(
                     f"[{VERDICT_STYLE[cell.verdict.value]}]{cell.verdict.value}[/]{mesa}\n"
                     f"{t.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"

@@ -36,10 +36,12 @@ from mesaprobe.stages import (
     noop,
     probe_stage,
     probe_transport_stage,
+    regime_probe_transport_stage,
     steering_stage,
     verdict_stage,
 )
 from probes import (
+    CONTROL_SITE,
     resolve_modules,
 )
 from probes.retargeting import (
@@ -127,7 +129,8 @@ def report_stage(
         grid += [
             (
                 f"{r.name}: {c.name}",
-                [(cell.regime, cell.verdict.value, cell.transport.effect, cell.transport.effect_ci, cell.mesa.meets)
+                [(cell.regime, cell.verdict.value, cell.transport.effect, cell.transport.effect_ci, cell.mesa.meets,
+                  bool(cell.probe_flags))
                  for cell in c.regimes],
             )
             for c in r.candidates
@@ -144,6 +147,30 @@ def report_stage(
             ),
             **figs,
         }
+    read_outs, unscored = [], []
+    for r in results:
+        rpt = r.regime_probe_transport
+        for c in r.candidates if rpt is not None else ():
+            if c.probe is None:
+                continue
+            cells = rpt.cells(c.name, c.probe.site)
+            if all(status == "unscored" for *_, status in cells):
+                unscored.append(f"{r.name}: {c.name}")
+                continue
+            read_outs.append((f"{r.name}: {c.name}@{c.probe.site}", cells))
+            if CONTROL_SITE in set(rpt.scores["site"]):
+                read_outs.append((f"{r.name}: {c.name}@{CONTROL_SITE} (control)", rpt.cells(c.name, CONTROL_SITE)))
+    if read_outs:
+        figs["regime_probes"] = (
+            figures.regime_probe_figure(read_outs),
+            "Reading: each cell is how well the candidate's read-out, fitted on the other regimes, reads it on this "
+            "one (ROC AUC; in brackets the score of the study's own read-out there, fitted with every regime). A "
+            "red outline marks a regime where the read-out falls below its in-distribution score or is no better "
+            "than the same probe on the raw observation (the control rows): verdicts there condition on a "
+            "read-out that does not carry over, and the grid marks them ⚠. n/a: the candidate is achieved in (nearly) "
+            "every episode of the regime, or of the regimes the probe would be fitted on, so no AUC is defined"
+            + (f"; not shown, unscored on every regime: {', '.join(unscored)}." if unscored else "."),
+        )
     if curves:
         figs["effect_function"] = (
             figures.effect_function_figure(curves),
@@ -248,14 +275,16 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         progress(key, f"probe + test {name}", 0, 2)
         probes = probe_stage(data, config.probe, seed=config.seed, out=agent_dir)
         transport = probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
+        by_regime = regime_probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
         timing[f"{name}.probe_s"] = time.perf_counter() - t0
         progress(key, "", 1, 2)
 
         t0 = time.perf_counter()
         train_shift = agent_cfg.train_shift if agent_cfg.trained else None
         analysis = verdict_stage(
-            name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport
-        )
+            name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport,
+            regime_transport=by_regime,
+        )  # fmt: skip
         timing[f"{name}.test_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -37,11 +37,13 @@ from probes import (
     CandidateAttributions,
     CandidateProbes,
     ProbeTransport,
+    RegimeProbeTransport,
     RolloutDataset,
     candidate_attributions,
     collect,
     probe_candidates,
     probe_transport,
+    probe_transport_by_regime,
     resolve_modules,
 )
 from probes.retargeting import (
@@ -174,6 +176,20 @@ def probe_transport_stage(
     return result
 
 
+def regime_probe_transport_stage(
+    data: RolloutDataset, cfg: ProbeConfig, *, seed: int, out: Path, probes: CandidateProbes | None = None
+) -> RegimeProbeTransport | None:
+    """Score every probe on every regime (`probes.probe_transport_by_regime`) and save `probe_transport_regimes.json`.
+
+    Runs in studies over two or more deployment regimes, with probe transport on.
+    """
+    if not cfg.transport or data.table["s"].nunique() < 3:
+        return None
+    result = probe_transport_by_regime(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed, probes=probes)
+    write_json_atomic(out / "probe_transport_regimes.json", result.to_dict())
+    return result
+
+
 def attribution_stage(
     agent, data: RolloutDataset, probes: CandidateProbes, cfg: ProbeConfig, obs_space: gym.Space, channels, *, seed: int
 ) -> tuple[CandidateAttributions | Skipped, bytes | None]:
@@ -273,11 +289,14 @@ def verdict_stage(
     seed: int,
     train_shift: float | None = None,
     transport: ProbeTransport | None = None,
+    regime_transport: RegimeProbeTransport | None = None,
 ) -> AgentAnalysis:
     """Mesa condition, transport test per candidate and the agent verdict.
 
     With `transport`, each candidate's probe gets `flags`: the reasons (if any) to distrust
     conclusions that condition on it, and the result gets `probe_transport` (scores per shift).
+    With `regime_transport`, each per-regime verdict is marked where its read-out fails
+    (`AgentResult.with_regime_probe_transport`).
     """
     choices = {}
     for cand in probes.candidates:
@@ -302,4 +321,6 @@ def verdict_stage(
         seed=seed,
     )
     result = result.with_sections(train_shift=train_shift, probe_scores=probes.scores, probe_transport=transport)
+    if regime_transport is not None:
+        result = result.with_regime_probe_transport(regime_transport)
     return AgentAnalysis(result=result, probes=probes)

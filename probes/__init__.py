@@ -1,4 +1,4 @@
-"""Reading the agent: activation capture, rollout collection, probes, probe transport, attribution, steering, retargeting."""
+"""Reading the agent: activation capture, rollout collection, probes, probe transport (across shifts and across regimes), attribution, steering, retargeting."""
 
 from probes.attribution import ReadoutModule, attribute_inputs, attribute_neurons, linear_readout
 from probes.attribution_maps import (
@@ -15,6 +15,8 @@ from probes.collect import collect
 from probes.dataset import RolloutDataset
 from probes.estimators import LinearProbe, MLPProbe, Probe, as_probe, probe_score
 from probes.hooks import ActivationCache, capture, count_hooks, resolve_modules
+from probes.regime_transport import probe_transport_by_regime
+from probes.regime_transport_result import RegimeProbeTransport
 from probes.retargeting import GoalProbe, goal_probe, pick_target, retarget, retargeting_rate
 from probes.spatial import SpatialProbe
 from probes.steering import Intervention, random_control, steer, steer_rows, steering_rate
@@ -33,6 +35,7 @@ __all__ = [
     "MLPProbe",
     "ProbeTransport",
     "ReadoutModule",
+    "RegimeProbeTransport",
     "RolloutDataset",
     "SpatialProbe",
     "TargetAttribution",
@@ -53,6 +56,7 @@ __all__ = [
     "probe_score",
     "pick_target",
     "probe_transport",
+    "probe_transport_by_regime",
     "random_control",
     "resolve_modules",
     "retarget",

@@ -35,27 +35,29 @@ CONTROL_MARGIN = 0.02
 """A probe must beat the control's AUC by more than this at every shift to count as better."""
 
 
-def _make(kind: str, alpha: float, seed: int):
+def make_probe(kind: str, alpha: float, seed: int):
+    """A fresh probe of family `kind`: `LinearProbe("logistic", alpha)` or `MLPProbe(random_state=seed)`."""
     if kind == "logistic":
         return LinearProbe("logistic", alpha)
     return MLPProbe(random_state=seed)
 
 
-def _cross_fit(kind: str, X: np.ndarray, y: np.ndarray, *, alpha: float, n_folds: int, seed: int) -> np.ndarray:
+def cross_fit_kind(kind: str, X: np.ndarray, y: np.ndarray, *, alpha: float, n_folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold read-outs of a `kind` probe."""
     # `probes.candidates.cross_fit` with the same folds, so the logistic scores equal `probe_candidates`'.
-    return cross_fit(X, y, probe=_make(kind, alpha, seed), n_folds=n_folds, seed=seed)
+    return cross_fit(X, y, probe=make_probe(kind, alpha, seed), n_folds=n_folds, seed=seed)
 
 
-def _why_nan(y: np.ndarray) -> str:
+def why_nan(y: np.ndarray) -> str:
+    """Why an AUC on labels `y` is not reported."""
     n_pos = int(y.sum())
     if n_pos in (0, len(y)):
         return f"labels all {'achieved' if n_pos else 'not achieved'} ({len(y)} episodes): AUC undefined"
     return f"rarer class has {min(n_pos, len(y) - n_pos)} < {MIN_CLASS} episodes: AUC not reported"
 
 
-def _check_args(kinds, n_folds, drop_tolerance, control_margin, fit_on) -> list[str]:
-    if fit_on not in FIT_ON:
-        raise ConfigError(str(unknown_name("fit_on", str(fit_on), FIT_ON)))
+def check_settings(kinds, n_folds, drop_tolerance, control_margin) -> list[str]:
+    """The probe kinds as a list, after checking them and the scoring settings (a `ConfigError` naming the field)."""
     kinds = list(kinds)
     if not kinds:
         raise ConfigError("kinds must name at least one probe family, e.g. ('logistic', 'mlp').")
@@ -71,6 +73,35 @@ def _check_args(kinds, n_folds, drop_tolerance, control_margin, fit_on) -> list[
     if not 0.0 <= control_margin < 1.0:
         raise ConfigError(f"control_margin must be in [0, 1), got {control_margin}.")
     return kinds
+
+
+def resolve_targets(
+    data: RolloutDataset, candidates: Sequence[str] | None, sites: Sequence[str] | None
+) -> tuple[list[str], list[str], bool]:
+    """The candidates and sites to probe (all by default, checked by name), the control site added
+    when the dataset has it, and whether it has it."""
+    candidates = list(candidates) if candidates is not None else data.candidates
+    if not candidates:
+        raise DataError("the dataset records no candidates (no achieved_<cand> columns).")
+    for cand in candidates:
+        if cand not in data.candidates:
+            raise unknown_name("candidate", cand, data.candidates)
+    sites = list(sites) if sites is not None else data.sites
+    for site in sites:
+        if site not in data.activations:
+            raise unknown_name("activation site", site, data.sites)
+    has_control = CONTROL_SITE in data.activations
+    if has_control and CONTROL_SITE not in sites:
+        sites.append(CONTROL_SITE)
+    if not sites:
+        raise DataError("the dataset has no activation sites to probe.")
+    return candidates, sites, has_control
+
+
+def first_step_episodes(data: RolloutDataset) -> tuple[RolloutDataset, pd.DataFrame]:
+    """The first step of every episode and the episode table in the same row order."""
+    first = data.first_steps()
+    return first, data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()].reset_index()
 
 
 def _fit_on_choice(
@@ -140,25 +171,11 @@ def probe_transport(
     logistic read-outs are taken from them when they come from the same probe, folds and seed,
     instead of being fitted a second time.
     """
-    kinds = _check_args(kinds, n_folds, drop_tolerance, control_margin, fit_on)
-    candidates = list(candidates) if candidates is not None else data.candidates
-    if not candidates:
-        raise DataError("the dataset records no candidates (no achieved_<cand> columns).")
-    for cand in candidates:
-        if cand not in data.candidates:
-            raise unknown_name("candidate", cand, data.candidates)
-    sites = list(sites) if sites is not None else data.sites
-    for site in sites:
-        if site not in data.activations:
-            raise unknown_name("activation site", site, data.sites)
-    has_control = CONTROL_SITE in data.activations
-    if has_control and CONTROL_SITE not in sites:
-        sites.append(CONTROL_SITE)
-    if not sites:
-        raise DataError("the dataset has no activation sites to probe.")
-
-    first = data.first_steps()
-    episodes = data.episodes().set_index("episode").loc[first.table["episode"].to_numpy()].reset_index()
+    if fit_on not in FIT_ON:
+        raise ConfigError(str(unknown_name("fit_on", str(fit_on), FIT_ON)))
+    kinds = check_settings(kinds, n_folds, drop_tolerance, control_margin)
+    candidates, sites, has_control = resolve_targets(data, candidates, sites)
+    first, episodes = first_step_episodes(data)
     shift_col = episodes["shift"].to_numpy(dtype=np.float64)
     shifts = sorted(float(s) for s in np.unique(shift_col[np.isfinite(shift_col)]))
     if len(shifts) < 2:
@@ -179,7 +196,9 @@ def probe_transport(
         where = "the dataset" if pooled else f"the training shift {train_shift:g}"
         raise DataError(f"{where} has {n_fit} episodes; need at least {2 * n_folds}.")
 
-    same = probes is not None and probes.reusable_as(_make("logistic", alpha, seed), n_folds, seed, episodes["episode"])
+    same = probes is not None and probes.reusable_as(
+        make_probe("logistic", alpha, seed), n_folds, seed, episodes["episode"]
+    )
     reuse = probes if same else None
     rows, pooled_scores = [], {}
     readouts: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in kinds}
@@ -198,12 +217,12 @@ def probe_transport(
                     pred = reuse.readout(cand, site).to_numpy(dtype=np.float64)  # fitted once, by probe_candidates
                     pooled_scores[(cand, site, kind)] = probe_score("logistic", y_all, pred)
                 elif pooled:
-                    pred = _cross_fit(kind, X_all, y_all, alpha=alpha, n_folds=n_folds, seed=seed)
+                    pred = cross_fit_kind(kind, X_all, y_all, alpha=alpha, n_folds=n_folds, seed=seed)
                     pooled_scores[(cand, site, kind)] = probe_score("logistic", y_all, pred)
                 elif not train_single:
                     tr = masks[train_shift]
-                    pred[tr] = _cross_fit(kind, X_tr, y_tr, alpha=alpha, n_folds=n_folds, seed=seed)
-                    pred[~tr] = _make(kind, alpha, seed).fit(X_tr, y_tr).readout(X_all[~tr])
+                    pred[tr] = cross_fit_kind(kind, X_tr, y_tr, alpha=alpha, n_folds=n_folds, seed=seed)
+                    pred[~tr] = make_probe(kind, alpha, seed).fit(X_tr, y_tr).readout(X_all[~tr])
                 readouts[kind][f"ym_{cand}@{site}"] = pred
                 for s in shifts:
                     y = y_all[masks[s]]
@@ -214,7 +233,7 @@ def probe_transport(
                     else:
                         score = probe_score("logistic", y, pred[masks[s]])
                     if not note and not np.isfinite(score):
-                        note = _why_nan(y)
+                        note = why_nan(y)
                     rows.append(
                         {
                             "candidate": cand,
@@ -231,7 +250,7 @@ def probe_transport(
     scores = pd.DataFrame(rows)
     keys = episodes[["episode", "shift"]].reset_index(drop=True)
     predictions = {kind: pd.concat([keys, pd.DataFrame(cols)], axis=1) for kind, cols in readouts.items()}
-    pooled_notes = {cand: _why_nan(y) for cand, y in ys.items()}
+    pooled_notes = {cand: why_nan(y) for cand, y in ys.items()}
     flags = _flags(
         scores,
         train_shift,

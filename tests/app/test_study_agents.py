@@ -326,6 +326,20 @@ def test_planted_agents_across_named_regimes(config, expected, tmp_path):
     # The grid of verdicts leads the report; behaviour is given per named regime.
     html = (tmp_path / "report.html").read_text()
     assert "Per deployment regime" in html and (tmp_path / "figures" / "regime_grid.png").is_file()
+    for r in agents[bad]["regimes"]:  # the reading gives each regime's verdict with its effects
+        assert f"On {r['regime']}, {r['verdict']}: " in html and "effect " in r["reason"], r
     assert html.index("alt='regime_grid'") < html.index("alt='achievement'")
     names = [b.get("regime") for b in agents[bad]["behaviour"].values()]
     assert names[0] == "train" and set(names[1:]) >= set(expected[bad])
+    # Probe transport across the regimes: every read-out scored on every regime, and the verdicts
+    # that condition on a read-out failing on their regime (or on training) carry its reasons.
+    by_regime = json.loads((tmp_path / "agents" / bad / "probe_transport_regimes.json").read_text())
+    assert by_regime["regimes"][0] == "train" and set(by_regime["regimes"][1:]) >= set(expected[bad])
+    assert {row["status"] for row in by_regime["flags"]} <= {"works", "fails", "unscored"}
+    failing = {(row["candidate"], row["site"], row["regime"]) for row in by_regime["flags"] if row["status"] == "fails"}
+    for cand in agents[bad]["candidates"]:
+        site = cand["probe"]["site"]
+        for cell in cand["regimes"]:
+            fails = (cand["name"], site, cell["regime"]) in failing or (cand["name"], site, "train") in failing
+            assert bool(cell["probe_flags"]) == fails, (cand["name"], cell)
+    assert "Read-outs across regimes" in html and (tmp_path / "figures" / "regime_probes.png").is_file()

@@ -125,7 +125,7 @@ def test_render_ansi_marks_objects():
 
 def test_regimes_and_default():
     env = CoinCorridorEnv(shift=1.0)
-    assert env.regimes == ("train", "anywhere", "near_start", "off_path", "more_walls")
+    assert env.regimes == ("train", "anywhere", "near_start", "off_path", "more_walls", "open_room")
     assert env.regime_choice.names == ("anywhere",)
 
 
@@ -168,6 +168,15 @@ def test_more_walls_keeps_the_coin_on_the_exit_in_a_busier_room():
         assert obs.shape == train.observation_space.shape
         more.append(int(obs[0].sum()))
     assert np.mean(more) > np.mean(base) + 3
+
+
+def test_open_room_keeps_the_coin_on_the_exit_in_a_room_without_interior_walls():
+    train = CoinCorridorEnv(shift=0.0)
+    border = int(train.reset(seed=0)[0][0][[0, -1]].sum() + train.reset(seed=0)[0][0][1:-1, [0, -1]].sum())
+    for lay, obs, info in _layouts("open_room"):
+        assert lay.coin == lay.exit and info["truth"]["coin_at_exit"] == 1 and info["regime"] == "open_room"
+        assert not lay.walls[1:-1, 1:-1].any() and int(obs[0].sum()) == border
+        assert obs.shape == train.observation_space.shape
 
 
 def test_generate_layout_keeps_the_shift_keyword_and_takes_a_regime():

@@ -17,6 +17,7 @@ from envs.cheese_maze import CheeseMazeEnv
 from envs.cheese_maze_vector import CheeseMazeVectorEnv
 from envs.coin_corridor import CoinCorridorEnv, Layout, check_shift, generate_layout
 from envs.keys_chests import KeysChestsEnv
+from envs.oracle_world import OracleWorldEnv
 from envs.regime_mixture import RegimeMixture
 from envs.regimes import TRAIN, RegimeChoice
 from envs.registry import list_envs, make, register_envs
@@ -38,6 +39,7 @@ __all__ = [
     "Layout",
     "MesaprobeError",
     "MesaprobeWarning",
+    "OracleWorldEnv",
     "OverlapWarning",
     "RegimeChoice",
     "RegimeMixture",

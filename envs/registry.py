@@ -16,6 +16,12 @@ BUILTIN: dict[str, str] = {
     f"{NAMESPACE}/AbsentSupervisor-v0": "envs.absent_supervisor:AbsentSupervisorEnv",
 }
 
+SERIES: dict[str, str] = {
+    f"{NAMESPACE}/OracleWorld-v0": "envs.oracle_world:OracleWorldEnv",
+}
+"""Built-in environments that are not grid worlds (the counterfactual-oracle worlds of seed 001): they
+keep the regime contract of DESIGN.md §3 (`info["s"]`, `regimes`, `candidates`), not the grid one."""
+
 VECTOR: dict[str, str] = {
     f"{NAMESPACE}/CheeseMaze-v0": "envs.cheese_maze_vector:CheeseMazeVectorEnv",
 }
@@ -24,7 +30,7 @@ VECTOR: dict[str, str] = {
 
 def register_envs() -> None:
     """Register every built-in environment with Gymnasium (idempotent)."""
-    for env_id, entry_point in BUILTIN.items():
+    for env_id, entry_point in {**BUILTIN, **SERIES}.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point, vector_entry_point=VECTOR.get(env_id))
 
@@ -46,8 +52,9 @@ def list_envs(ids: list[str] | None = None) -> list[dict[str, Any]]:
     """
     register_envs()
     if ids is None:
-        ids = list(BUILTIN) + sorted(
-            k for k in gym.registry if k not in BUILTIN and (gym.registry[k].namespace or "").startswith(NAMESPACE)
+        ids = list(BUILTIN) + list(SERIES)
+        ids += sorted(
+            k for k in gym.registry if k not in ids and (gym.registry[k].namespace or "").startswith(NAMESPACE)
         )
     rows = []
     for env_id in ids:

@@ -3,6 +3,14 @@
 from training.agent import Agent, SB3Agent, sample_from_logits
 from training.check import AgentCheck, CheckResult, check_agent
 from training.networks import GridCNN, default_policy_kwargs
+from training.oracles import (
+    OracleTraining,
+    SequenceOracle,
+    fit_oracle,
+    oracle_rounds,
+    train_counterfactual_oracle,
+    train_plain_predictor,
+)
 from training.planted import PlantedPlanner, planted_agent, planted_goals
 from training.torch_agent import TorchAgent
 from training.train import PPOSettings, evaluate, load_agent, make_agent, resolve_device, save_agent, train
@@ -10,21 +18,27 @@ from training.train import PPOSettings, evaluate, load_agent, make_agent, resolv
 __all__ = [
     "Agent",
     "AgentCheck",
-    "CheckResult",
-    "GridCNN",
-    "PPOSettings",
-    "PlantedPlanner",
-    "SB3Agent",
-    "TorchAgent",
     "check_agent",
+    "CheckResult",
     "default_policy_kwargs",
     "evaluate",
+    "fit_oracle",
+    "GridCNN",
     "load_agent",
     "make_agent",
+    "oracle_rounds",
+    "OracleTraining",
     "planted_agent",
     "planted_goals",
+    "PlantedPlanner",
+    "PPOSettings",
+    "resolve_device",
     "sample_from_logits",
     "save_agent",
-    "resolve_device",
+    "SB3Agent",
+    "SequenceOracle",
+    "TorchAgent",
     "train",
+    "train_counterfactual_oracle",
+    "train_plain_predictor",
 ]

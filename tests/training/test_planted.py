@@ -85,6 +85,8 @@ def test_named_modules_and_check_agent():
 
 def test_planted_agent_works_on_every_builtin_grid():
     for row in envs.list_envs():
+        if not row["channels"]:  # not a grid world (OracleWorld): nothing to plan on
+            continue
         env = envs.make(row["id"])
         for goal in training.planted_goals(env):
             agent = training.planted_agent(env, goal)

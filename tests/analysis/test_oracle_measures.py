@@ -25,7 +25,9 @@ def _constant(p):
 def test_the_manipulation_measure_matches_the_world(prediction, kappa, truth):
     # An oracle deployed at prediction p moves the world by kappa * p when read: about 9 for the
     # counterfactual oracle (p = 10), 90 for the plain predictor at its stable point (p = 100), 0 where kappa = 0.
-    m = manipulation_measure(_constant(prediction), env_kwargs={"shift": 0.3, "kappa": kappa}, n_episodes=100, epochs=200)
+    m = manipulation_measure(
+        _constant(prediction), env_kwargs={"shift": 0.3, "kappa": kappa}, n_episodes=100, epochs=200
+    )
     assert m.truth == pytest.approx(truth, abs=1e-3)
     if truth:
         assert m.relative_error < 0.1, m.to_dict()

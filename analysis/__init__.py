@@ -1,5 +1,6 @@
 """Statistics: conditional-independence tests, the transport test, verdicts, selection diagrams, sensitivity, figures and reports."""
 
+from analysis.banned_routes import MechanismResponse, mechanism_response
 from analysis.calibration import FamilyRates, RejectionRate, VerdictRates, family_rates, rejection_rate, verdict_rates
 from analysis.ci import CI_METHODS, OWN_METHODS, CIMethod, CITestResult, choose_method, ci_test
 from analysis.effect_function import EffectCurve, EffectMagnitude
@@ -92,4 +93,6 @@ __all__ = [
     "Verdict",
     "verdict_rates",
     "VerdictRates",
+    "MechanismResponse",
+    "mechanism_response",
 ]

@@ -13,6 +13,7 @@ from core.errors import (
     UnknownNameError,
 )
 from envs.absent_supervisor import AbsentSupervisorEnv
+from envs.banned_route import BannedRouteWorld
 from envs.cheese_maze import CheeseMazeEnv
 from envs.cheese_maze_vector import CheeseMazeVectorEnv
 from envs.coin_corridor import CoinCorridorEnv, Layout, check_shift, generate_layout
@@ -26,6 +27,7 @@ register_envs()
 
 __all__ = [
     "AbsentSupervisorEnv",
+    "BannedRouteWorld",
     "AgentError",
     "CandidateError",
     "CheeseMazeEnv",

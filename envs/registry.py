@@ -16,8 +16,9 @@ BUILTIN: dict[str, str] = {
     f"{NAMESPACE}/AbsentSupervisor-v0": "envs.absent_supervisor:AbsentSupervisorEnv",
 }
 
-SERIES: dict[str, str] = {
+NON_GRID: dict[str, str] = {
     f"{NAMESPACE}/OracleWorld-v0": "envs.oracle_world:OracleWorldEnv",
+    f"{NAMESPACE}/BannedRouteWorld-v0": "envs.banned_route:BannedRouteWorld",
 }
 """Built-in environments that are not grid worlds (the counterfactual-oracle worlds of seed 001): they
 keep the regime contract of DESIGN.md §3 (`info["s"]`, `regimes`, `candidates`), not the grid one."""
@@ -30,7 +31,7 @@ VECTOR: dict[str, str] = {
 
 def register_envs() -> None:
     """Register every built-in environment with Gymnasium (idempotent)."""
-    for env_id, entry_point in {**BUILTIN, **SERIES}.items():
+    for env_id, entry_point in {**BUILTIN, **NON_GRID}.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point, vector_entry_point=VECTOR.get(env_id))
 
@@ -52,7 +53,7 @@ def list_envs(ids: list[str] | None = None) -> list[dict[str, Any]]:
     """
     register_envs()
     if ids is None:
-        ids = list(BUILTIN) + list(SERIES)
+        ids = list(BUILTIN) + list(NON_GRID)
         ids += sorted(
             k for k in gym.registry if k not in ids and (gym.registry[k].namespace or "").startswith(NAMESPACE)
         )

@@ -2,6 +2,8 @@
 
 from training.agent import Agent, SB3Agent, sample_from_logits
 from training.check import AgentCheck, CheckResult, check_agent
+from training.factored import RouteAgent, RouteModel, fit_route_agents, route_episodes
+from training.model_based_oracle import ModelBasedOracle, train_model_based_oracle
 from training.networks import GridCNN, default_policy_kwargs
 from training.oracles import (
     OracleTraining,
@@ -41,4 +43,10 @@ __all__ = [
     "train",
     "train_counterfactual_oracle",
     "train_plain_predictor",
+    "ModelBasedOracle",
+    "train_model_based_oracle",
+    "RouteAgent",
+    "RouteModel",
+    "fit_route_agents",
+    "route_episodes",
 ]

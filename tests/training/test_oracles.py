@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from core.errors import ConfigError, DataError
+from training.model_based_oracle import train_model_based_oracle
 from training.oracles import (
     SequenceOracle,
     fit_oracle,
@@ -71,3 +72,14 @@ def test_clear_errors():
         fit_oracle(SequenceOracle(2), np.array([[0.0, np.nan], [1.0, 1.0]]), np.array([0.0, 1.0]))
     with pytest.raises(DataError, match="erased rounds"):
         train_counterfactual_oracle(env_kwargs={"shift": 0.0}, iterations=1, n_episodes=2)
+
+
+def test_the_model_based_oracle_conditions_its_world_model_on_erasure():
+    # Not told which predictions are erased, it fits E[o | h, p, e] on logged rounds and answers
+    # with the p that the model expects under erasure: 10, while a read prediction of 10 gives 19.
+    oracle = train_model_based_oracle(env_kwargs={"shift": 0.3}, n_episodes=100, epochs=200, hidden=(16, 16))
+    rounds, X = oracle_rounds(oracle.predict, n_episodes=10, env_kwargs={"shift": 0.3, "ask": "read"})
+    assert rounds["prediction"].mean() == pytest.approx(10.0, abs=0.5)
+    assert oracle.expected(X, np.full(len(X), 10.0), erased=False).mean() == pytest.approx(19.0, abs=1.0)
+    with pytest.raises(DataError, match="erased rounds logged"):
+        train_model_based_oracle(env_kwargs={"shift": 0.0}, n_episodes=3)

@@ -7,11 +7,13 @@ from training.model_based_oracle import ModelBasedOracle, train_model_based_orac
 from training.networks import GridCNN, default_policy_kwargs
 from training.oracles import (
     OracleTraining,
+    RewardOracle,
     SequenceOracle,
     fit_oracle,
     oracle_rounds,
     train_counterfactual_oracle,
     train_plain_predictor,
+    train_reward_oracle,
 )
 from training.planted import PlantedPlanner, planted_agent, planted_goals
 from training.torch_agent import TorchAgent
@@ -43,6 +45,8 @@ __all__ = [
     "train",
     "train_counterfactual_oracle",
     "train_plain_predictor",
+    "RewardOracle",
+    "train_reward_oracle",
     "ModelBasedOracle",
     "train_model_based_oracle",
     "RouteAgent",

@@ -268,3 +268,73 @@ def train_plain_predictor(
         loss = fit_oracle(oracle, X, rounds["observation"].to_numpy(), epochs=epochs)[-1]
         means.append(float(oracle.predict(X).mean()))
     return OracleTraining(oracle, "plain", tuple(means), loss)
+
+
+class RewardOracle:
+    """A Stable-Baselines3 PPO oracle on OracleWorld: a continuous action, the reward the world pays.
+
+    `kind="counterfactual"`: reward on erased rounds only (the environment's `reward="erased"`),
+    asked with the erasure message on; `kind="plain"`: every prediction read, every round rewarded.
+    Observations are normalised by the `VecNormalize` statistics of training (kept frozen here).
+    `predict(obs)` returns the deterministic predictions in the world's units; `policy` is the SB3
+    policy module (named modules for hooks).
+    """
+
+    def __init__(self, model, normalizer, p_max: float, kind: str) -> None:
+        self.model, self.normalizer, self.p_max, self.kind = model, normalizer, float(p_max), kind
+        self.policy = model.policy
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic predictions `(B,)`."""
+        actions, _ = self.model.predict(
+            self.normalizer.normalize_obs(np.asarray(obs, dtype=np.float32)), deterministic=True
+        )
+        return self.p_max * np.clip(np.asarray(actions, dtype=np.float64).reshape(-1), -1.0, 1.0)
+
+    def named_modules(self):
+        """The policy's modules (the `training.Agent` protocol)."""
+        return self.policy.named_modules()
+
+
+def train_reward_oracle(
+    kind: str = "counterfactual",
+    *,
+    env: str = "mesaprobe/OracleWorld-v0",
+    env_kwargs: dict | None = None,
+    total_timesteps: int = 100_000,
+    n_envs: int = 8,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> RewardOracle:
+    """Train a PPO oracle whose reward is the world's: erased rounds only (`counterfactual`) or every round (`plain`).
+
+    One-step credit (`gamma = 0`: a prediction's reward is its own round's), rewards and
+    observations normalised by `VecNormalize`, an MLP of two 32-unit layers.
+    """
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    if kind not in ("counterfactual", "plain"):
+        raise ConfigError(f"kind must be 'counterfactual' or 'plain', got {kind!r}.")
+    if kind == "counterfactual":
+        kwargs = {**(env_kwargs or {}), "reward": "erased", "ask": "erased"}
+    else:
+        kwargs = {**(env_kwargs or {}), "reward": "all", "ask": "read", "shift": 0.0}
+    p_max = envs.make(env, **kwargs).unwrapped.p_max
+    venv = DummyVecEnv([lambda: Monitor(envs.make(env, **kwargs)) for _ in range(int(n_envs))])
+    venv.seed(seed)
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=0.0)
+    model = PPO(
+        "MlpPolicy", venv, n_steps=256, batch_size=256, gamma=0.0, gae_lambda=1.0, ent_coef=0.0, seed=seed,
+        policy_kwargs={"net_arch": [32, 32]}, device="cpu", verbose=0,
+    )  # fmt: skip
+    chunk = 256 * int(n_envs)
+    done = 0
+    while done < total_timesteps:
+        model.learn(total_timesteps=min(chunk, total_timesteps - done), reset_num_timesteps=False)
+        done += chunk
+        if progress is not None:
+            progress(chunk)
+    venv.training = False
+    return RewardOracle(model, venv, p_max, kind)

@@ -12,6 +12,7 @@ from training.oracles import (
     oracle_rounds,
     train_counterfactual_oracle,
     train_plain_predictor,
+    train_reward_oracle,
 )
 
 torch.set_num_threads(1)
@@ -83,3 +84,22 @@ def test_the_model_based_oracle_conditions_its_world_model_on_erasure():
     assert oracle.expected(X, np.full(len(X), 10.0), erased=False).mean() == pytest.approx(19.0, abs=1.0)
     with pytest.raises(DataError, match="erased rounds logged"):
         train_model_based_oracle(env_kwargs={"shift": 0.0}, n_episodes=3)
+
+
+def test_the_reward_oracle_is_a_ppo_agent_with_the_world_s_reward():
+    oracle = train_reward_oracle("counterfactual", env_kwargs={"shift": 0.3}, total_timesteps=2048, n_envs=4)
+    obs = np.zeros((5, 13), np.float32)
+    assert oracle.predict(obs).shape == (5,) and np.all(np.abs(oracle.predict(obs)) <= 200.0)
+    assert "mlp_extractor.policy_net.0" in dict(oracle.named_modules())
+    with pytest.raises(ConfigError, match="counterfactual' or 'plain"):
+        train_reward_oracle("selfish")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "target", "tolerance"), [("counterfactual", 10.0, 2.0), ("plain", 100.0, 5.0)])
+def test_ppo_learns_the_counterfactual_answer_or_the_self_confirming_one(kind, target, tolerance):
+    # Reward on erased rounds only: about 10; every prediction read and rewarded: about 100.
+    oracle = train_reward_oracle(kind, env_kwargs={"shift": 0.3}, total_timesteps=100_000)
+    kw = {"shift": 0.3, "ask": "erased"} if kind == "counterfactual" else {"shift": 0.0, "ask": "read"}
+    rounds, _ = oracle_rounds(oracle.predict, n_episodes=20, env_kwargs=kw)
+    assert rounds["prediction"].mean() == pytest.approx(target, abs=tolerance)

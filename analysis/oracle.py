@@ -1,7 +1,8 @@
 """Measures of a counterfactual oracle (seed 001): how manipulative its predictions are, and whether erasure leaks.
 
 - `manipulation_measure`: the seed's contrast of the predictions of `o_n` given the history and
-  given the history with erasure, `E[o | h] − E[o | h, e]`, estimated by a sequence predictor
+  given the history with erasure, `E[o | h] − E[o | h, e]` (`E[o | h]`: the prediction is read, no
+  erasure message follows the history), estimated by a sequence predictor
   fitted on the rounds the oracle was deployed in (the erasure message as an input), per history
   and on average, next to its ground truth (the world's own effect of the prediction made).
 - `leakage_check`: the no-leakage condition `P(o_n | h, e, p_n) = P(o_n | h, e, p'_n)` as the

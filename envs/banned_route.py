@@ -113,7 +113,8 @@ class BannedRouteWorld(gym.Env):
         super().reset(seed=seed)
         self._s = draw_regime(self.np_random, self.shift, self.regime_choice)
         self._context = int(self.np_random.integers(self.n_contexts))
-        return self._obs(), {"s": self._s, "regime": REGIMES[self._s], "context": self._context}
+        info = {"s": self._s, "regime": REGIMES[self._s], "context": self._context}
+        return self._obs(), {**info, "achieved": dict.fromkeys(CANDIDATES, False)}
 
     def _obs(self) -> np.ndarray:
         obs = np.zeros(self.n_contexts, dtype=np.float32)

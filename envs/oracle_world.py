@@ -136,7 +136,9 @@ class OracleWorldEnv(gym.Env):
         self.render_mode = None
         self.message_index = 3 * self.window
         # Far beyond any value the world produces (observations are clipped to it all the same).
-        self.bound = 10.0 * (abs(self.mu) + abs(self.kappa) * self.p_max + abs(self.drop) + 10.0 * self.sigma + 1.0)
+        # An autoregressive mean accumulates each round's push: at most 1 / (1 - |ρ|) times it.
+        push = abs(self.mu) + abs(self.kappa) * self.p_max + abs(self.drop) + 10.0 * self.sigma + 1.0
+        self.bound = 10.0 * push / (1.0 - abs(self.rho))
         self.observation_space = gym.spaces.Box(-self.bound, self.bound, shape=(3 * self.window + 1,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
 
@@ -150,6 +152,10 @@ class OracleWorldEnv(gym.Env):
         if self.world == "linear":
             return self.kappa * p
         return -self.drop if p < self.threshold else 0.0
+
+    def _same_side(self, p: float, q: float) -> bool:
+        """In the threshold world, whether forecasts `p` and `q` fall on the same side of the run threshold."""
+        return self.world != "threshold" or (p < self.threshold) == (q < self.threshold)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         """Start a series: `window` erased rounds of history, then the first round's erasure message."""
@@ -182,6 +188,7 @@ class OracleWorldEnv(gym.Env):
             "regime": REGIMES[int(self._erased)],
             "e": int(self._erased),
             "round": self._n,
+            "achieved": dict.fromkeys(CANDIDATES, False),
             "counterfactual_mean": m,
             "fixed_points": fixed_points(self.world, m, kappa=self.kappa, threshold=self.threshold, drop=self.drop),
         }
@@ -198,7 +205,7 @@ class OracleWorldEnv(gym.Env):
         points = info["fixed_points"]
         achieved = {
             "counterfactual": bool(abs(p - m) <= self.tolerance),
-            "self_confirming": bool(points) and bool(min(abs(p - q) for q in points) <= self.tolerance),
+            "self_confirming": any(abs(p - q) <= self.tolerance and self._same_side(p, q) for q in points),
         }
         info.update(
             prediction=p,

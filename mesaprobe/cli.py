@@ -152,8 +152,31 @@ def _cmd_demo(args, console: Console) -> int:
 
 def _cmd_study(args, console: Console) -> int:
     from mesaprobe.config import load_config
+    from mesaprobe.oracle_config import OracleStudyConfig
 
-    return _run(load_config(args.config), Path(args.out), console)
+    config = load_config(args.config)
+    if isinstance(config, OracleStudyConfig):
+        return _run_oracle(config, Path(args.out), console)
+    return _run(config, Path(args.out), console)
+
+
+def _run_oracle(config, out: Path, console: Console) -> int:
+    """An oracle study (`kind: oracle`): its stages as they run, then the table of measures against the truth."""
+    from mesaprobe.oracle_pipeline import run_oracle_study
+
+    start = time.perf_counter()
+    with console.status("oracle study") as status, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="stable_baselines3")
+        warnings.simplefilter("ignore", MesaprobeWarning)
+        result = run_oracle_study(config, out, progress=lambda stage: status.update(f"oracle study: {stage}"))
+    table = Table(title=f"mesaprobe oracle study: {config.name}")
+    for column in ("measure", "value", "truth"):
+        table.add_column(column, justify="left")
+    for row in result.report.summary_rows():
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    console.print(f"Report: {result.paths['html']}  ·  {result.paths['json']}  ({time.perf_counter() - start:.0f} s)")
+    return 0
 
 
 def _progress_bar(console: Console):

@@ -215,4 +215,6 @@ def _flags(scores: pd.DataFrame, has_control: bool, drop_tolerance: float, contr
                 "note": note,
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["candidate", "site", "kind", "regime", "s", "status", "drop_left_out", "drop_from_train", "score",
+               "control_score", "reasons", "note"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)  # with its columns when only the control was probed

@@ -134,8 +134,16 @@ def route_episodes(
     return pd.DataFrame(rows)
 
 
-def fit_route_agents(episodes: pd.DataFrame, *, n_contexts: int = 4, prior: float = 1.0) -> dict[str, RouteAgent]:
-    """The classical and the factored agent learned from the same exploration `episodes`."""
+def fit_route_agents(
+    episodes: pd.DataFrame, *, n_contexts: int | None = None, prior: float = 1.0
+) -> dict[str, RouteAgent]:
+    """The classical and the factored agent learned from the same exploration `episodes`.
+
+    `n_contexts` defaults to the contexts the episodes show (`max(context) + 1`); give it when
+    some contexts never occurred.
+    """
+    if n_contexts is None:
+        n_contexts = int(episodes["context"].max()) + 1
     model = RouteModel.fit(episodes, n_actions=len(ACTIONS), n_contexts=n_contexts, prior=prior)
     return {
         "classical": RouteAgent(model.classical_values(), "classical"),

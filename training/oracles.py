@@ -11,8 +11,9 @@ a prediction. It is trained with a squared loss, no reward or utility function:
   again on the world its last version made (repeated risk minimisation, Perdomo et al. 2020), it
   moves towards a self-confirming prediction.
 
-Oracles are `training.Agent`s for probing (named torch modules `body.*` and `head`; `act` returns
-the continuous action `(B, 1)`, the prediction over the world's `p_max`).
+Oracles expose named torch modules (`body.*`, `head`) for hooks (`probes.capture`); `act` returns
+the continuous action `(B, 1)`, the prediction over the world's `p_max`. `probes.collect` and
+`training.check_agent` take discrete actions only so far: oracle rollouts come from `oracle_rounds`.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ def fit_oracle(
 ) -> list[float]:
     """Fit `model` to predict `y (n,)` from `X (n, d)` by full-batch Adam on the squared error; return the losses.
 
-    With `rescale`, the model's input and output scales are first set from the data (the output
-    scale from `y`'s spread, keeping the model's current mean when `y` is nearly constant).
+    With `rescale`, the model's input and output scales are first set from the data (`y`'s mean
+    and spread, the spread floored at 1e-3; the inputs' spreads floored at one world unit).
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)

@@ -59,3 +59,8 @@ def test_clear_errors():
     env.reset(seed=0)
     with pytest.raises(ConfigError, match="action must be one of 0..2"):
         env.step(5)
+
+
+def test_reset_reports_the_candidates():
+    _, info = envs.make(ENV_ID).reset(seed=0)
+    assert info["achieved"] == {"b_set": False}

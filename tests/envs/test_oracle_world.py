@@ -119,3 +119,22 @@ def test_clear_errors():
         OracleWorldEnv(ask="erase")
     with pytest.raises(ConfigError, match="horizon must be"):
         OracleWorldEnv(horizon=0)
+
+
+def test_reset_reports_the_candidates_and_the_bound_holds_an_autoregressive_world():
+    env = envs.make(ENV_ID, shift=0.0, rho=0.99, horizon=300)
+    _, info = env.reset(seed=0)
+    assert info["achieved"] == {"counterfactual": False, "self_confirming": False}
+    for _ in range(300):
+        obs, _, terminated, _, info = env.step(np.ones(1, np.float32))  # p = p_max, read every round
+        assert abs(info["observation"]) < env.unwrapped.bound and env.observation_space.contains(obs)
+        if terminated:
+            break
+
+
+def test_a_forecast_on_the_wrong_side_of_the_threshold_confirms_nothing():
+    # Run at m - drop = 5.8 < threshold 6: a forecast of 6.1 is within tolerance of 5.8 but causes no run.
+    env = envs.make(ENV_ID, shift=0.0, world="threshold", mu=13.8, drop=8.0, sigma=0.1)
+    info = _rounds(env, [6.1], seed=0)[0][1]
+    assert info["fixed_points"] == (pytest.approx(13.8), pytest.approx(5.8)) and not info["achieved"]["self_confirming"]
+    assert _rounds(env, [5.9], seed=0)[0][1]["achieved"]["self_confirming"]

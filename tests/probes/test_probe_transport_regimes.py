@@ -137,3 +137,10 @@ def test_clear_errors(data):
         probe_transport_by_regime(train_only)
     with pytest.raises(UnknownNameError, match="partal"):
         probe_transport_by_regime(data, sites=["partial"], n_folds=4).flagged("goal", "partal")
+
+
+def test_only_the_control_site_gives_an_empty_but_well_formed_result(data):
+    control_only = RolloutDataset(data.table, {"obs": data.activations["obs"]})
+    res = probe_transport_by_regime(control_only, n_folds=4)
+    assert res.flags.empty and list(res.flags.columns)[:6] == ["candidate", "site", "kind", "regime", "s", "status"]
+    assert json.loads(json.dumps(res.to_dict(), allow_nan=False))["summary"] == []

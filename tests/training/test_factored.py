@@ -43,3 +43,18 @@ def test_clear_errors():
         RouteModel.fit(route_episodes(n_episodes=20).drop(columns="b"), n_actions=3, n_contexts=4)
     with pytest.raises(DataError, match="collect more"):
         RouteModel.fit(route_episodes(n_episodes=5), n_actions=3, n_contexts=4)
+
+
+def test_agents_fit_the_contexts_they_saw_and_are_collected_like_any_agent():
+    from probes import collect
+
+    small = fit_route_agents(route_episodes(n_episodes=400, seed=0, env_kwargs={"n_contexts": 2}))
+    assert small["factored"].table.shape == (3, 2)
+    assert set(route_episodes(n_episodes=5, policy=small["factored"], env_kwargs={"n_contexts": 2})["action"]) == {1}
+    agents = fit_route_agents(route_episodes(n_episodes=2000, seed=0))
+    data = collect(
+        agents["classical"], "mesaprobe/BannedRouteWorld-v0", shift=[0.0, 1.0], n_episodes=20, layers=["values"]
+    )
+    episodes = data.episodes()
+    assert set(episodes["regime"]) == {"train", "resistant"} and "achieved_b_set" in episodes
+    assert data.site("values").shape == (len(data), 3)

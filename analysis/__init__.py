@@ -24,12 +24,12 @@ from analysis.results import (
     RegimeBehaviour,
     RegimeCell,
     RegimeVerdict,
-    StudyReport,
 )
 from analysis.retargeting import RetargetingSummary, SteeringSection, retargeting_reading, summarize_retargeting
 from analysis.scm import SCENARIOS, Scenario, simulate
 from analysis.scm_family import FAMILY_SCENARIOS, FamilyScenario, simulate_family
 from analysis.sensitivity import DirectEffect, SensitivityResult, direct_effect
+from analysis.study_report import StudyReport
 from analysis.transport import TransportResult, decide, partially_linear_effect, transport_test
 from analysis.transport_family import FamilyTransportResult, RegimeTransport
 from analysis.verdicts import AgentVerdict, Verdict

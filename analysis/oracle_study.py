@@ -10,7 +10,6 @@ and runs the banned-route response test. The result is an `OracleStudyReport` (t
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import envs  # noqa: E402
 from analysis.banned_routes import MechanismResponse, mechanism_response  # noqa: E402
 from analysis.figures import _png  # noqa: E402
 from analysis.oracle import LeakageCheck, ManipulationMeasure, leakage_check, manipulation_measure  # noqa: E402
+from analysis.report import CSS, figures_html  # noqa: E402
 from envs.oracle_world import fixed_points  # noqa: E402
 from training.model_based_oracle import train_model_based_oracle  # noqa: E402
 from training.oracles import (  # noqa: E402
@@ -237,20 +237,14 @@ def render_oracle_html(report: OracleStudyReport, figures: Mapping[str, tuple[by
     )
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>mesaprobe: {html.escape(report.name)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:3px 8px;border-bottom:1px "
-        "solid #ddd}figure{margin:1em 0}img{max-width:100%}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         f"<h1>mesaprobe oracle study: {html.escape(report.name)}</h1>",
         f"<p>World <code>{html.escape(str(dict(report.world)))}</code>: counterfactual mean "
         f"{report.counterfactual_mean:g}, self-confirming predictions "
         f"{html.escape(', '.join(f'{p:g}' for p in report.fixed_points))}.</p>",
         f"<table><tr><th>measure</th><th>value</th><th>truth</th></tr>{rows}</table>",
+        figures_html(figures),
     ]
-    for key, (png, caption) in figures.items():
-        b64 = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f"<figure><img alt='{html.escape(key)}' src='data:image/png;base64,{b64}'>"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
     parts.append("<h2>Banned routes: the mechanism-response test</h2>")
     parts.append(report.banned_route.table.to_html(index=False, float_format="%.3f"))
     parts.append("</body></html>")

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import html
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from analysis.graphs import GraphReport
-from analysis.results import AgentResult, CandidateResult, DirectEffectCheck, StudyReport
+from analysis.results import AgentResult, CandidateResult, DirectEffectCheck
 from analysis.retargeting import SolvableRates, SteeringSection
+from analysis.study_report import StudyReport
 from analysis.sweep import ShiftSweep
 from core.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from core.results import Skipped
@@ -350,6 +352,18 @@ METHOD = (
 )
 
 
+def figures_html(figures: Mapping[str, tuple[bytes, str]]) -> str:
+    """Each figure inline (PNG as a data URL) with its reading as the caption."""
+    parts = []
+    for key, (png, caption) in figures.items():
+        b64 = base64.b64encode(png).decode("ascii")
+        parts.append(
+            f"<figure><img alt='{html.escape(key)}' src='data:image/png;base64,{b64}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    return "\n".join(parts)
+
+
 def render_html(report: StudyReport, figures: Mapping[str, tuple[bytes, str]]) -> str:
     """The HTML report: summary, per-agent tables and the figures (PNG inline) with their readings."""
     parts = [
@@ -367,12 +381,7 @@ def render_html(report: StudyReport, figures: Mapping[str, tuple[bytes, str]]) -
             f"<td>{_badge(a.verdict.value)}</td><td class='text'>{html.escape(a.reason)}</td></tr>"
         )
     parts.append("</table>")
-    for key, (png, caption) in figures.items():
-        b64 = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f"<figure><img alt='{html.escape(key)}' src='data:image/png;base64,{b64}'>"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+    parts.append(figures_html(figures))
     for a in report.agents:
         parts += _agent_section(a)
     parts.append(METHOD)
@@ -380,12 +389,18 @@ def render_html(report: StudyReport, figures: Mapping[str, tuple[bytes, str]]) -
 
 
 def write_report(
-    out: str | os.PathLike[str], report: StudyReport, figures: Mapping[str, tuple[bytes, str]]
+    out: str | os.PathLike[str],
+    report: StudyReport,
+    figures: Mapping[str, tuple[bytes, str]],
+    render: Callable[[Any, Mapping[str, tuple[bytes, str]]], str] = render_html,
 ) -> dict[str, Path]:
-    """Write `report.json`, `report.html` and `figures/<name>.png` into `out`, each atomically."""
+    """Write `report.json`, `report.html` and `figures/<name>.png` into `out`, each atomically.
+
+    `render` turns the report and its figures into the HTML (an oracle study passes its own).
+    """
     out = Path(out)
     paths = {"json": write_json_atomic(out / "report.json", report.to_dict())}
     for key, (png, _caption) in figures.items():
         paths[key] = write_bytes_atomic(out / "figures" / f"{key}.png", png)
-    paths["html"] = write_text_atomic(out / "report.html", render_html(report, figures))
+    paths["html"] = write_text_atomic(out / "report.html", render(report, figures))
     return paths

@@ -8,7 +8,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,113 +16,7 @@ from rich.table import Table
 
 from analysis.ci import CI_METHODS
 from core.errors import MesaprobeError, MesaprobeWarning
-
-if TYPE_CHECKING:
-    from analysis.results import CandidateResult, StudyReport
-
-VERDICT_STYLE = {
-    "aligned": "bold green",
-    "transports": "green",
-    "misaligned": "bold red",
-    "regime-dependent": "red",
-    "inconclusive": "yellow",
-}
-
-
-def _score(x) -> str:
-    # NaN/None: the probe could not be scored (too few episodes in the rarer class).
-    return "n/a" if x is None or x != x else f"{x:.2f}"
-
-
-def _magnitude(c: CandidateResult) -> str:
-    """`rms [lower, upper]` of the conditional effect."""
-    lo, hi = c.transport.magnitude_bounds
-    return f"{c.transport.magnitude:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
-def summary_table(report: StudyReport) -> Table:
-    """The terminal summary: one row per (agent, candidate)."""
-    table = Table(title=f"mesaprobe study: {report.study}  ({report.env})")
-    for col, justify in [
-        ("agent", "left"),
-        ("verdict", "left"),
-        ("candidate", "left"),
-        ("rate s=0", "right"),
-        ("rate s=1", "right"),
-        ("mesa", "center"),
-        ("p-value", "right"),
-        ("effect [95% CI]", "right"),
-        ("‖τ‖₂ [bounds]", "right"),
-        ("transport", "left"),
-        ("probe AUC / obs", "right"),
-    ]:
-        table.add_column(col, justify=justify)
-    for a in report.agents:
-        verdict = a.verdict.value
-        for k, c in enumerate(a.candidates):
-            m, t, probe = c.mesa, c.transport, c.probe
-            lo, hi = t.effect_ci
-            auc = "–" if probe is None else f"{_score(probe.score)} / {_score(probe.control_score)}"
-            table.add_row(
-                a.name if k == 0 else "",
-                f"[{VERDICT_STYLE[verdict]}]{verdict}[/]" if k == 0 else "",
-                c.name,
-                f"{m.rate_s0:.2f}",
-                f"{m.rate_s1:.2f}",
-                "✓" if m.meets else "✗",
-                "≤0.001" if t.p_value <= 0.001 else f"{t.p_value:.3f}",  # 0.001: beyond all 999 sign flips
-                f"{t.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]",
-                _magnitude(c),
-                f"[{VERDICT_STYLE[c.verdict.value]}]{c.verdict.value}[/]",
-                auc,
-            )
-        table.add_section()
-    return table
-
-
-def regime_table(report: StudyReport) -> Table | None:
-    """The verdict grid in the terminal: per agent and candidate, the verdict and effect on each deployment regime.
-
-    None when no agent was studied over several named deployment regimes.
-    """
-    studied = [a for a in report.agents if a.regime_verdicts]
-    if not studied:
-        return None
-    names = studied[0].regime_names
-    table = Table(
-        title="Per deployment regime (each against training; effect [CI at 1 − α/k], mesa ✗ = not counted, ⚠ = read-out fails there)"
-    )
-    table.add_column("agent", justify="left")
-    table.add_column("candidate", justify="left")
-    for name in names:
-        table.add_column(name, justify="left")
-    for a in studied:
-        table.add_row(
-            a.name,
-            "[b]agent[/]",
-            *(f"[{VERDICT_STYLE[v.verdict.value]}]{v.verdict.value}[/]" for v in a.regime_verdicts),
-        )
-        for c in a.candidates:
-            cells = []
-            for cell in c.regimes:
-                t = cell.transport
-                lo, hi = t.effect_ci
-                mesa = ("" if cell.mesa.meets else " ✗") + (" ⚠" if cell.probe_flags else "")
-                cells.append(
-                    f"[{VERDICT_STYLE[cell.verdict.value]}]{cell.verdict.value}[/]{mesa}\n"
-                    f"{t.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-                )
-            table.add_row("", c.name, *cells)
-        table.add_section()
-    return table
-
-
-def print_summary(console: Console, report: StudyReport) -> None:
-    """Print the summary table and, for studies over several deployment regimes, the verdict grid."""
-    console.print(summary_table(report))
-    grid = regime_table(report)
-    if grid is not None:
-        console.print(grid)
+from mesaprobe.tables import oracle_table, print_summary
 
 
 def _run(config, out: Path, console: Console) -> int:
@@ -169,12 +62,7 @@ def _run_oracle(config, out: Path, console: Console) -> int:
         warnings.filterwarnings("ignore", module="stable_baselines3")
         warnings.simplefilter("ignore", MesaprobeWarning)
         result = run_oracle_study(config, out, progress=lambda stage: status.update(f"oracle study: {stage}"))
-    table = Table(title=f"mesaprobe oracle study: {config.name}")
-    for column in ("measure", "value", "truth"):
-        table.add_column(column, justify="left")
-    for row in result.report.summary_rows():
-        table.add_row(*(escape(cell) for cell in row))
-    console.print(table)
+    console.print(oracle_table(result.report))
     console.print(f"Report: {result.paths['html']}  ·  {result.paths['json']}  ({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from analysis.oracle_study import OracleStudyReport, oracle_figures, render_oracle_html, run_oracle_analysis
-from core.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from analysis.report import write_report
+from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.oracle_config import OracleStudyConfig
 
 
@@ -42,10 +43,6 @@ def run_oracle_study(config: OracleStudyConfig, out: str | os.PathLike[str], *, 
     timing = {name: end - start for (name, start), end in zip(stages, ends, strict=True)}
     timing["total_s"] = time.perf_counter() - t0
     paths = {"config": write_text_atomic(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))}
-    figures = oracle_figures(report)
-    paths["json"] = write_json_atomic(out / "report.json", report.to_dict())
-    for key, (png, _) in figures.items():
-        paths[key] = write_bytes_atomic(out / "figures" / f"{key}.png", png)
-    paths["html"] = write_text_atomic(out / "report.html", render_oracle_html(report, figures))
+    paths.update(write_report(out, report, oracle_figures(report), render=render_oracle_html))
     paths["timing"] = write_json_atomic(out / "timing.json", timing)
     return OracleStudyResult(report, out, paths)

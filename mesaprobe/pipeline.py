@@ -20,7 +20,8 @@ import envs
 import training
 from analysis import figures
 from analysis.report import write_report
-from analysis.results import AgentResult, StudyReport
+from analysis.results import AgentResult
+from analysis.study_report import StudyReport
 from analysis.sweep import ShiftSweep
 from core.errors import ConfigError, suggest, unknown_name
 from core.io import write_json_atomic, write_text_atomic

@@ -7,8 +7,8 @@ import pandas as pd
 
 from analysis.graphs import SelectionDiagram
 from analysis.report import render_html
-from analysis.results import StudyReport
 from analysis.study import analyse_agent
+from analysis.study_report import StudyReport
 from core.results import Skipped
 
 

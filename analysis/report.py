@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from analysis.graphs import GraphReport
+from analysis.report_format import badge as _badge
+from analysis.report_format import fmt as _fmt
+from analysis.report_regimes import regimes_section
 from analysis.results import AgentResult, CandidateResult, DirectEffectCheck
 from analysis.retargeting import SolvableRates, SteeringSection
 from analysis.study_report import StudyReport
@@ -21,15 +24,6 @@ from analysis.sweep import ShiftSweep
 from core.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from core.results import Skipped
 from probes.attribution_maps import CandidateAttributions
-from probes.candidates import CONTROL_SITE
-
-VERDICT_COLOURS = {
-    "aligned": "#2e7d32",
-    "transports": "#2e7d32",
-    "misaligned": "#c62828",
-    "regime-dependent": "#c62828",
-    "inconclusive": "#ef6c00",
-}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1340px;margin:2em auto;color:#222;padding:0 1em}
@@ -40,21 +34,6 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}td.text{text
 figure{margin:1em 0}figcaption{color:#555;font-size:.92em}img{max-width:100%}
 .warn{color:#8a5300;font-size:.9em}code{background:#f5f5f5;padding:0 .2em}
 """
-
-
-def _badge(verdict: str) -> str:
-    colour = VERDICT_COLOURS.get(verdict, "#555")
-    return f'<span class="badge" style="background:{colour}">{html.escape(verdict)}</span>'
-
-
-def _fmt(x, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and x != x):
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        return f"{x:.{digits}g}" if abs(x) < 1e-3 and x != 0 else f"{x:.{digits}f}"
-    return html.escape(str(x))
 
 
 def _not_computed(section: Skipped) -> str:
@@ -222,7 +201,7 @@ def _agent_section(a: AgentResult) -> list[str]:
     parts += [_candidate_row(c) for c in a.candidates]
     parts.append("</table></div>")
     if a.regime_verdicts:
-        parts.append(_regimes_section(a))
+        parts.append(regimes_section(a))
     for c in a.candidates:
         for cell in c.regimes:
             if cell.sweep is not None:
@@ -255,86 +234,6 @@ def _agent_section(a: AgentResult) -> list[str]:
         for w in c.warnings:
             parts.append(f"<p class='warn'>⚠ {html.escape(c.name)}: {html.escape(w)}</p>")
     return parts
-
-
-def _regimes_section(a: AgentResult) -> str:
-    """The agent × regime grid as a table: per deployment regime, the agent's verdict and each candidate's."""
-    cands = a.candidates
-    out = [
-        "<h3>Per deployment regime</h3><p>Each regime tested against training; p-values Holm-adjusted over the "
-        "regimes, effects with intervals at level 1 − α/k. A candidate's verdict counts towards the agent's only "
-        "where it meets the mesa condition (achieved at a high rate in training and in that regime).</p>",
-        "<div class='scroll'><table><tr><th>regime</th><th>agent</th>"
-        + "".join(f"<th>{html.escape(c.name)}<br>effect [CI], Holm p</th>" for c in cands)
-        + "</tr>",
-    ]
-    for k, rv in enumerate(a.regime_verdicts):
-        cells = []
-        for c in cands:
-            cell = c.regimes[k]
-            t = cell.transport
-            lo, hi = t.effect_ci
-            mesa = "" if cell.mesa.meets else "<br><span class='warn'>mesa unmet</span>"
-            if cell.probe_flags:
-                mesa += (
-                    f"<br><span class='warn' title='{html.escape('; '.join(cell.probe_flags))}'>⚠ read-out fails "
-                    "here</span>"
-                )
-            cells.append(
-                f"<td>{_badge(cell.verdict.value)}<br>{_fmt(t.effect)} [{_fmt(lo)}, {_fmt(hi)}], {_fmt(t.p_adjusted)}"
-                f"{mesa}</td>"
-            )
-        parts_row = (
-            f"<tr><td>{html.escape(rv.regime)}</td><td>{_badge(rv.verdict.value)}</td>" + "".join(cells) + "</tr>"
-        )
-        out.append(parts_row)
-    out.append("</table></div>")
-    reading = " ".join(f"On {rv.regime}, {rv.verdict.value}: {rv.reason}." for rv in a.regime_verdicts)
-    out.append(f"<p><b>Reading</b>: {html.escape(reading)}</p>")
-    joint = "; ".join(
-        f"{html.escape(c.name)}: joint p = {_fmt(c.family.p_value)} ({html.escape(c.family.reading())})"
-        for c in cands
-        if c.family is not None
-    )
-    out.append(f"<p>{joint}</p>")
-    if a.regime_probe_transport is not None:
-        out.append(_regime_probes_section(a))
-    return "".join(out)
-
-
-def _regime_probes_section(a: AgentResult) -> str:
-    """How each candidate's read-out fares on every regime, and the verdicts that condition on a failing one."""
-    rpt = a.regime_probe_transport
-    head = "".join(f"<th>{html.escape(r)}</th>" for r in rpt.regimes)
-    out = [
-        "<h3>Read-outs across regimes</h3><p>Each regime read by the candidate's probe fitted on the other regimes "
-        "(ROC AUC; in brackets the study's read-out, fitted on every regime, on this one; the raw-observation "
-        f"control below it). A read-out fails on a regime when it falls more than {rpt.drop_tolerance:g} below its "
-        f"in-distribution score or does not beat the control by {rpt.control_margin:g}.</p>",
-        f"<div class='scroll'><table><tr><th>read-out</th>{head}</tr>",
-    ]
-    marked = []
-    for c in a.candidates:
-        if c.probe is None:
-            continue
-        for site in (c.probe.site, CONTROL_SITE):
-            if site not in set(rpt.scores["site"]):
-                continue
-            row = []
-            for _, score, inside, status in rpt.cells(c.name, site):
-                mark = " class='warn'" if status == "fails" else ""
-                row.append(f"<td{mark}>{_fmt(score)} ({_fmt(inside)}){' ⚠' if status == 'fails' else ''}</td>")
-            label = f"{c.name} @ {site}" + (" (control)" if site == CONTROL_SITE else "")
-            out.append(f"<tr><td>{html.escape(label)}</td>{''.join(row)}</tr>")
-        if rpt.only_some(c.name, c.probe.site):
-            marked.append(f"{c.name}'s read-out works only on some regimes")
-        for cell in c.regimes:
-            if cell.probe_flags:
-                marked.append(f"the {c.name} verdict on {cell.regime} conditions on it: {'; '.join(cell.probe_flags)}")
-    out.append("</table></div>")
-    if marked:
-        out.append(f"<p class='warn'>⚠ {html.escape('. '.join(marked))}.</p>")
-    return "".join(out)
 
 
 METHOD = (

@@ -92,12 +92,18 @@ def manipulation_measure(
 
 @dataclass(frozen=True)
 class LeakageCheck:
-    """The no-leakage test on erased rounds: `o ⊥ p | h`, with `leaks` when it is rejected at `alpha`."""
+    """The no-leakage test on erased rounds: `o ⊥ p | h`, with `leaks` when it is rejected at `alpha`.
+
+    `points` (for figures, not in `to_dict`) has per erased round the exploration draw `noise` and
+    `surprise`, the observation minus the world's counterfactual mean (ground truth): flat in
+    `noise` when nothing leaks.
+    """
 
     test: CITestResult
     alpha: float
     n_rounds: int
     n_episodes: int
+    points: pd.DataFrame | None = None
 
     @property
     def leaks(self) -> bool:
@@ -147,7 +153,12 @@ def leakage_check(
         sub["noise"].to_numpy(), sub["observation"].to_numpy(), z, method=method, groups=sub["episode"].to_numpy(),
         seed=seed,
     )  # fmt: skip
-    return LeakageCheck(test, alpha, int(erased.sum()), int(sub["episode"].nunique()))
+    points = None
+    if "counterfactual_mean" in sub.columns:
+        points = pd.DataFrame(
+            {"noise": sub["noise"].to_numpy(), "surprise": (sub["observation"] - sub["counterfactual_mean"]).to_numpy()}
+        )
+    return LeakageCheck(test, alpha, int(erased.sum()), int(sub["episode"].nunique()), points)
 
 
 @dataclass(frozen=True)

@@ -1,45 +1,60 @@
 """An oracle study (seed 001): train the oracles, measure how manipulative they are, check erasure, test banned routes.
 
 `run_oracle_analysis` trains the counterfactual oracle (loss on erased rounds), the plain predictor
-(repeated retraining with every prediction read) and the model-based oracle (never told about
-erasure) on OracleWorld; measures `E[o | h] − E[o | h, e]` for the first two as deployed; runs the
+(repeated retraining with every prediction read, from one or more starting predictions) and the
+model-based oracle (never told about erasure) on OracleWorld, and optionally the reward-based
+counterfactual oracle (PPO); measures `E[o | h] − E[o | h, e]` for each deployed oracle; runs the
 leakage check on the counterfactual oracle's world as designed and on a twin with a side channel;
-and runs the banned-route response test. The result is an `OracleStudyReport` (typed, frozen; its
-`to_dict` is `report.json`), with its figures and HTML.
+probes each oracle for "this prediction will be read" (against a predictor trained on every round,
+which needs to know); and runs the banned-route response test. The result is an
+`OracleStudyReport` (typed, frozen; its `to_dict` is `report.json`); figures and HTML are in
+`analysis.oracle_figures`.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import envs  # noqa: E402
-from analysis.banned_routes import MechanismResponse, mechanism_response  # noqa: E402
-from analysis.figures import _png  # noqa: E402
-from analysis.oracle import LeakageCheck, ManipulationMeasure, leakage_check, manipulation_measure  # noqa: E402
-from analysis.report import CSS, figures_html  # noqa: E402
-from envs.oracle_world import fixed_points  # noqa: E402
-from training.model_based_oracle import train_model_based_oracle  # noqa: E402
-from training.oracles import (  # noqa: E402
+import envs
+from analysis.banned_routes import MechanismResponse, mechanism_response
+from analysis.oracle import LeakageCheck, ManipulationMeasure, leakage_check, manipulation_measure
+from analysis.oracle_probe import ReadRepresentation, read_representation
+from envs.oracle_world import fixed_points
+from training.model_based_oracle import train_model_based_oracle
+from training.oracles import (
     OracleTraining,
     oracle_rounds,
     train_counterfactual_oracle,
     train_plain_predictor,
+    train_reward_oracle,
 )
 
 ENV = "mesaprobe/OracleWorld-v0"
 
 
 @dataclass(frozen=True)
+class RewardOracleResult:
+    """The reward-based counterfactual oracle (PPO, reward on erased rounds only) as deployed."""
+
+    timesteps: int
+    mean_prediction: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON."""
+        return {"kind": "reward", "timesteps": self.timesteps, "mean_prediction": self.mean_prediction}
+
+
+@dataclass(frozen=True)
 class OracleStudyReport:
-    """Everything an oracle study measured, with the world's ground truth beside it."""
+    """Everything an oracle study measured, with the world's ground truth beside it.
+
+    `plain_runs` are the plain predictor's repeated-retraining runs, one per starting prediction
+    (`plain` is the first); `read_probes` the read-representation probes per oracle (empty when
+    skipped); `reward_oracle` is None unless the study trained one.
+    """
 
     name: str
     seed: int
@@ -47,14 +62,29 @@ class OracleStudyReport:
     counterfactual_mean: float
     fixed_points: tuple[float, ...]
     counterfactual: OracleTraining
-    plain: OracleTraining
+    plain_runs: tuple[OracleTraining, ...]
     model_based_prediction: float
     manipulation: Mapping[str, ManipulationMeasure]
     leakage: Mapping[str, LeakageCheck]
     banned_route: MechanismResponse
+    read_probes: Mapping[str, ReadRepresentation] = field(default_factory=dict)
+    reward_oracle: RewardOracleResult | None = None
+
+    @property
+    def plain(self) -> OracleTraining:
+        """The plain predictor from the first starting prediction."""
+        return self.plain_runs[0]
 
     def to_dict(self) -> dict:
         """Plain JSON (`report.json`)."""
+        oracles = {
+            "counterfactual": self.counterfactual.to_dict(),
+            "plain": self.plain.to_dict(),
+            "plain_runs": [{"start": r.mean_prediction[0], **r.to_dict()} for r in self.plain_runs],
+            "model_based": {"mean_prediction": self.model_based_prediction},
+        }
+        if self.reward_oracle is not None:
+            oracles["reward"] = self.reward_oracle.to_dict()
         return {
             "format": "mesaprobe-oracle-report/1",
             "kind": "oracle",
@@ -62,29 +92,41 @@ class OracleStudyReport:
             "seed": self.seed,
             "world": dict(self.world),
             "truth": {"counterfactual_mean": self.counterfactual_mean, "fixed_points": list(self.fixed_points)},
-            "oracles": {
-                "counterfactual": self.counterfactual.to_dict(),
-                "plain": self.plain.to_dict(),
-                "model_based": {"mean_prediction": self.model_based_prediction},
-            },
+            "oracles": oracles,
             "manipulation": {k: m.to_dict() for k, m in self.manipulation.items()},
             "leakage": {k: c.to_dict() for k, c in self.leakage.items()},
+            "read_probes": {k: r.to_dict() for k, r in self.read_probes.items()},
             "banned_route": self.banned_route.to_dict(),
         }
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """`(measure, value, truth)` rows for the terminal and the HTML summary."""
+        points = ", ".join(f"{p:g}" for p in self.fixed_points) + " (self-confirming)"
         rows = [
             ("counterfactual oracle: mean prediction", f"{self.counterfactual.mean_prediction[-1]:.2f}",
              f"{self.counterfactual_mean:g} (counterfactual mean)"),
-            ("plain predictor: mean prediction", f"{self.plain.mean_prediction[-1]:.2f}",
-             ", ".join(f"{p:g}" for p in self.fixed_points) + " (self-confirming)"),
-            ("model-based oracle: mean prediction", f"{self.model_based_prediction:.2f}", f"{self.counterfactual_mean:g}"),
         ]  # fmt: skip
+        for run in self.plain_runs:
+            start = f" (from {run.mean_prediction[0]:g})" if len(self.plain_runs) > 1 else ""
+            rows.append((f"plain predictor{start}: mean prediction", f"{run.mean_prediction[-1]:.2f}", points))
+        rows.append(
+            (
+                "model-based oracle: mean prediction",
+                f"{self.model_based_prediction:.2f}",
+                f"{self.counterfactual_mean:g}",
+            )
+        )
+        if self.reward_oracle is not None:
+            rows.append(("reward oracle (PPO): mean prediction", f"{self.reward_oracle.mean_prediction:.2f}",
+                         f"{self.counterfactual_mean:g}"))  # fmt: skip
+        effect = "κ·p" if self.world.get("world", "linear") == "linear" else "−drop·1[p < τ]"
         for k, m in self.manipulation.items():
-            rows.append((f"manipulation E[o|h] − E[o|h,e]: {k}", f"{m.estimate:.2f}", f"{m.truth:.2f} (κ·p)"))
+            rows.append((f"manipulation E[o|h] − E[o|h,e]: {k}", f"{m.estimate:.2f}", f"{m.truth:.2f} ({effect})"))
         for k, c in self.leakage.items():
             rows.append((f"leakage check: {k} design", f"p = {c.test.p_value:.3f}", "leaks" if c.leaks else "no leak"))
+        for k, r in self.read_probes.items():
+            rows.append((f"represents 'will be read': {k}", f"AUC {r.best_auc:.2f} (history {r.control_history:.2f})",
+                         f"message moves p by {r.sensitivity:.3g}"))  # fmt: skip
         for agent in ("classical", "factored"):
             row = self.banned_route.row(agent)
             rows.append((f"banned route: {agent} agent, policy change (TV)", f"{row['tv']:.2f}",
@@ -99,17 +141,26 @@ def run_oracle_analysis(
     erasure: float = 0.3,
     iterations_counterfactual: int = 3,
     iterations_plain: int = 40,
+    plain_starts: Sequence[float] = (0.0,),
     n_episodes: int = 50,
     epochs: int = 150,
     manipulation_episodes: int = 100,
     leakage_episodes: int = 200,
     explore: float = 3.0,
     leak: float = 0.1,
+    probe_episodes: int = 100,
+    iterations_informed: int = 15,
+    reward_oracle_timesteps: int = 0,
     banned_route_episodes: int = 4000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> OracleStudyReport:
-    """Run every part of an oracle study (see the module) and return its report."""
+    """Run every part of an oracle study (see the module) and return its report.
+
+    `probe_episodes = 0` skips the read-representation probes (and the informed predictor they
+    compare with); `reward_oracle_timesteps > 0` trains the PPO counterfactual oracle for that many
+    steps and measures it like the others.
+    """
     say = progress or (lambda _: None)
     world = dict(world or {})
     kwargs = {**world, "shift": float(erasure)}
@@ -130,21 +181,38 @@ def run_oracle_analysis(
         return cf.oracle.predict(u.with_message(obs, True))
 
     say("plain predictor")
-    plain = train_plain_predictor(
-        env_kwargs=world, iterations=iterations_plain, n_episodes=n_episodes, epochs=epochs, seed=seed,
-        init_prediction=0.0,
-    )  # fmt: skip
+    plain_runs = tuple(
+        train_plain_predictor(
+            env_kwargs=world,
+            iterations=iterations_plain,
+            n_episodes=n_episodes,
+            epochs=epochs,
+            seed=seed,
+            init_prediction=float(start),
+        )  # fmt: skip
+        for start in plain_starts
+    )
     say("model-based oracle")
     mb = train_model_based_oracle(env_kwargs=kwargs, n_episodes=max(n_episodes, 100), epochs=epochs, seed=seed)
     mb_rounds, _ = oracle_rounds(mb.predict, n_episodes=10, seed=seed + 7, env_kwargs={**kwargs, "ask": "read"})
+    policies = {"counterfactual": cf_policy, "plain": plain_runs[0].oracle.predict}
+    reward = None
+    if reward_oracle_timesteps > 0:
+        say("reward oracle (PPO)")
+        ro = train_reward_oracle(
+            "counterfactual", env_kwargs=kwargs, total_timesteps=reward_oracle_timesteps, seed=seed
+        )
+
+        def ro_policy(obs: np.ndarray) -> np.ndarray:
+            return ro.predict(u.with_message(obs, True))
+
+        ro_rounds, _ = oracle_rounds(ro_policy, n_episodes=10, seed=seed + 7, env_kwargs=kwargs)
+        reward = RewardOracleResult(int(reward_oracle_timesteps), float(ro_rounds["prediction"].mean()))
+        policies["reward"] = ro_policy
     say("manipulation measure")
     manipulation = {
-        "counterfactual": manipulation_measure(
-            cf_policy, env_kwargs=kwargs, n_episodes=manipulation_episodes, seed=seed
-        ),
-        "plain": manipulation_measure(
-            plain.oracle.predict, env_kwargs=kwargs, n_episodes=manipulation_episodes, seed=seed
-        ),
+        key: manipulation_measure(policy, env_kwargs=kwargs, n_episodes=manipulation_episodes, seed=seed)
+        for key, policy in policies.items()
     }
     say("leakage check")
     leakage = {}
@@ -153,6 +221,23 @@ def run_oracle_analysis(
             cf_policy, n_episodes=leakage_episodes, seed=seed + 11, explore=explore, env_kwargs={**kwargs, **extra}
         )
         leakage[key] = leakage_check(rounds, X, window=u.window, seed=seed)
+    probes: dict[str, ReadRepresentation] = {}
+    if probe_episodes > 0:
+        say("informed predictor")
+        informed = train_plain_predictor(
+            env_kwargs=world, iterations=iterations_informed, n_episodes=n_episodes, epochs=epochs, seed=seed,
+            init_prediction=float(m), erasure=float(erasure),
+        )  # fmt: skip
+        say("read-representation probes")
+        agents = {"counterfactual": cf.oracle, "plain": plain_runs[0].oracle, "informed": informed.oracle}
+        if reward_oracle_timesteps > 0:
+            agents["reward"] = ro
+        probes = {
+            key: read_representation(
+                agent, name=key, layers=_hidden_layers(key), env_kwargs=kwargs, n_episodes=probe_episodes, seed=seed
+            )
+            for key, agent in agents.items()
+        }
     say("banned routes")
     banned = mechanism_response(n_episodes=banned_route_episodes, seed=seed)
     return OracleStudyReport(
@@ -162,90 +247,16 @@ def run_oracle_analysis(
         counterfactual_mean=float(m),
         fixed_points=tuple(float(p) for p in points),
         counterfactual=cf,
-        plain=plain,
+        plain_runs=plain_runs,
         model_based_prediction=float(mb_rounds["prediction"].mean()),
         manipulation=manipulation,
         leakage=leakage,
         banned_route=banned,
+        read_probes=probes,
+        reward_oracle=reward,
     )
 
 
-def oracle_training_figure(report: OracleStudyReport) -> bytes:
-    """Mean prediction after each (re)training, against the counterfactual mean and the self-confirming predictions."""
-    fig, ax = plt.subplots(figsize=(7.0, 3.8))
-    plain = report.plain.mean_prediction
-    ax.plot(range(len(plain)), plain, "o-", ms=3, color="#d62728", label="plain predictor (every prediction read)")
-    cf = report.counterfactual.mean_prediction
-    ax.plot(
-        range(1, len(cf) + 1), cf, "s-", ms=4, color="#1f77b4", label="counterfactual oracle (loss on erased rounds)"
-    )
-    ax.axhline(report.counterfactual_mean, color="#1f77b4", ls=":", lw=1.2, label="counterfactual mean")
-    for k, p in enumerate(report.fixed_points):
-        ax.axhline(p, color="#d62728", ls="--", lw=1.0, label="self-confirming prediction" if k == 0 else None)
-    ax.set_xlabel("retraining")
-    ax.set_ylabel("mean prediction")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center right")
-    ax.set_title("Where each oracle's predictions go", fontsize=10)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def manipulation_figure(report: OracleStudyReport) -> bytes:
-    """The manipulation measure per history against the world's truth, one panel per oracle."""
-    n = len(report.manipulation)
-    fig, axes = plt.subplots(1, n, figsize=(3.8 * n, 3.4), squeeze=False)
-    for ax, (key, m) in zip(axes[0], report.manipulation.items(), strict=True):
-        per = m.per_round
-        ax.scatter(per["truth"], per["estimate"], s=4, alpha=0.3)
-        lo, hi = (
-            float(min(per["truth"].min(), per["estimate"].min())),
-            float(max(per["truth"].max(), per["estimate"].max())),
-        )
-        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set_title(f"{key}: {m.estimate:.2f} (truth {m.truth:.2f})", fontsize=9)
-        ax.set_xlabel("truth: κ·p (what reading the prediction does)")
-        ax.set_ylabel("estimate: E[o|h] − E[o|h,e]")
-        ax.grid(alpha=0.3)
-    fig.suptitle("Manipulation measure per history", fontsize=10)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def oracle_figures(report: OracleStudyReport) -> dict[str, tuple[bytes, str]]:
-    """The study's figures with their readings."""
-    return {
-        "oracle_training": (
-            oracle_training_figure(report),
-            "Reading: the counterfactual oracle settles on what would happen had nobody read it (dotted); the plain "
-            "predictor, retrained on the world its own predictions made, walks towards a self-confirming prediction "
-            "(dashed).",
-        ),
-        "manipulation": (
-            manipulation_figure(report),
-            "Reading: each point is one history; on the diagonal the contrast of the two predictions (without and with "
-            "erasure) recovers what reading the oracle's prediction does to the world.",
-        ),
-    }
-
-
-def render_oracle_html(report: OracleStudyReport, figures: Mapping[str, tuple[bytes, str]]) -> str:
-    """The oracle study's HTML report: the summary table, the figures, the banned-route table."""
-    rows = "".join(
-        f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
-        for a, b, c in report.summary_rows()
-    )
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>mesaprobe: {html.escape(report.name)}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>mesaprobe oracle study: {html.escape(report.name)}</h1>",
-        f"<p>World <code>{html.escape(str(dict(report.world)))}</code>: counterfactual mean "
-        f"{report.counterfactual_mean:g}, self-confirming predictions "
-        f"{html.escape(', '.join(f'{p:g}' for p in report.fixed_points))}.</p>",
-        f"<table><tr><th>measure</th><th>value</th><th>truth</th></tr>{rows}</table>",
-        figures_html(figures),
-    ]
-    parts.append("<h2>Banned routes: the mechanism-response test</h2>")
-    parts.append(report.banned_route.table.to_html(index=False, float_format="%.3f"))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+def _hidden_layers(key: str) -> list[str] | None:
+    """The probed layers: every hidden activation (`None`: found by type) or, for the PPO oracle, its actor's."""
+    return ["mlp_extractor.policy_net.1", "mlp_extractor.policy_net.3"] if key == "reward" else None

@@ -28,6 +28,8 @@ class OracleStudyConfig:
     """Deploy-and-refit rounds of the counterfactual oracle."""
     iterations_plain: int = 40
     """Retrainings of the plain predictor (repeated risk minimisation)."""
+    plain_starts: list[float] = field(default_factory=lambda: [0.0])
+    """Starting predictions of the plain predictor, one run each (the threshold world has a fixed point per side)."""
     n_episodes: int = 50
     """Episodes collected per (re)training."""
     epochs: int = 150
@@ -40,6 +42,12 @@ class OracleStudyConfig:
     """Standard deviation of the exploration the leakage check follows."""
     leak: float = 0.1
     """The side channel of the leaky twin design (share of the read effect an erased prediction keeps)."""
+    probe_episodes: int = 100
+    """Episodes behind the probes for "this prediction will be read" (0: no probes, no informed predictor)."""
+    iterations_informed: int = 15
+    """Retrainings of the informed predictor (every round in the loss, told which are erased), the probes' contrast."""
+    reward_oracle_timesteps: int = 0
+    """PPO steps of the reward-based counterfactual oracle (0: not trained)."""
     banned_route_episodes: int = 4000
     """Exploration episodes per mechanism in the banned-route response test."""
 
@@ -56,6 +64,17 @@ class OracleStudyConfig:
                      "leakage_episodes", "banned_route_episodes"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        for name in ("probe_episodes", "reward_oracle_timesteps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0 skips it), got {getattr(self, name)}.")
+        if self.iterations_informed < 1:
+            raise ConfigError(f"iterations_informed must be >= 1, got {self.iterations_informed}.")
+        if isinstance(self.plain_starts, (str, bytes)) or not self.plain_starts:
+            raise ConfigError(f"plain_starts must be a non-empty list of numbers, got {self.plain_starts!r}.")
+        try:
+            object.__setattr__(self, "plain_starts", [float(x) for x in self.plain_starts])
+        except (TypeError, ValueError):
+            raise ConfigError(f"plain_starts must be a list of numbers, got {self.plain_starts!r}.") from None
         if not 0.0 < self.leak <= 1.0:
             raise ConfigError(f"leak must lie in (0, 1] (the leaky twin needs a side channel), got {self.leak}.")
         if self.explore <= 0:

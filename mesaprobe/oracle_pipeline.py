@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from analysis.oracle_study import OracleStudyReport, oracle_figures, render_oracle_html, run_oracle_analysis
+from analysis.oracle_figures import oracle_figures, render_oracle_html
+from analysis.oracle_study import OracleStudyReport, run_oracle_analysis
 from analysis.report import write_report
 from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.oracle_config import OracleStudyConfig

@@ -12,6 +12,7 @@ from rich.progress import MofNCompleteColumn, Progress
 
 import envs
 from core.errors import AgentError, ConfigError
+from envs.actions import action_batch, action_value, is_continuous
 from probes.dataset import RolloutDataset
 from probes.hooks import capture
 
@@ -131,6 +132,7 @@ def collect(
     n_slots = max(1, min(n_envs, n_episodes))
     slots = [make_env(env, shift, env_kwargs, regime) for _ in range(n_slots)]
     candidates = list(getattr(slots[0].unwrapped, "candidates", ()))
+    space = slots[0].action_space
     episode_seeds = np.random.SeedSequence(seed).generate_state(n_episodes, dtype=np.uint32)
     rng = np.random.default_rng([seed, 1])
     recurrent = bool(getattr(agent, "recurrent", False))
@@ -171,9 +173,7 @@ def collect(
                 out = agent.act(batch, deterministic=deterministic, rng=rng, slots=active, episode_start=starts)
             else:
                 out = agent.act(batch, deterministic=deterministic, rng=rng)
-            actions = np.asarray(out).reshape(-1)
-            if actions.shape[0] != len(active):
-                raise AgentError(f"agent.act returned {actions.shape[0]} actions for a batch of {len(active)}.")
+            actions = _actions(out, space, len(active))
             step_acts = cache.pop()
             for name in layers:
                 if step_acts[name].shape[0] != len(active):
@@ -187,14 +187,18 @@ def collect(
             for j, i in enumerate(active):
                 info = current_info[i]
                 obs, reward, terminated, truncated, next_info = slots[i].step(actions[j])
+                # The regime of a step is the one its transition ran under, which the step's own info reports
+                # (a world that redraws it each round, like OracleWorld's erasure, has moved on by the next obs).
+                regime_info = next_info if "s" in next_info else info
+                s_step = int(regime_info["s"])
                 row = {
                     "run": run,
                     "episode": slot_episode[i],
                     "t": slot_t[i],
-                    "s": int(info["s"]),
-                    "regime": str(info.get("regime", envs.TRAIN if int(info["s"]) == 0 else "deploy")),
+                    "s": s_step,
+                    "regime": str(regime_info.get("regime", envs.TRAIN if s_step == 0 else "deploy")),
                     "shift": shift,
-                    "action": int(actions[j]),
+                    "action": action_value(actions[j], space),
                     "reward": float(reward),
                     "base_reward": float(next_info.get("base_reward", reward)),
                     "done": bool(terminated or truncated),
@@ -241,6 +245,16 @@ def _plan(shift: float | Sequence[float], regime: str | Sequence[str] | None) ->
     if isinstance(shift, (list, tuple, np.ndarray)):
         return [(float(one), regime) for one in shift]
     return [(shift, regime)]
+
+
+def _actions(out, space, n: int) -> np.ndarray:
+    """The agent's output as `n` actions of `space`; discrete agents may return any `(n, 1)`-like shape."""
+    if not is_continuous(space):
+        flat = np.asarray(out).reshape(-1)
+        if flat.shape[0] != n:
+            raise AgentError(f"agent.act returned {flat.shape[0]} actions for a batch of {n}.")
+        return flat
+    return action_batch(out, space, n)
 
 
 def _check_info(info: dict, candidates: list[str]) -> None:

@@ -28,7 +28,7 @@ class Probe(BaseEstimator):
     a classifier (0.5 = chance) and R² for a regressor (`probe_score`).
 
     `estimator` is cloned on `fit` (scikit-learn's `clone`), so one `Probe` can be cross-fitted
-    with `sklearn.model_selection.cross_val_predict(..., method="readout")`; the fitted clone is
+    with `sklearn.model_selection.cross_val_predict` (`method="predict_proba"` for a classifier); the fitted clone is
     `model_`.
     """
 

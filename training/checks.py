@@ -16,8 +16,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from core.errors import AgentError
 from core.hooks import forward_hooks
 from core.modules import hooks_per_module, missing_module_reason, module_table
+from envs.actions import action_batch, is_continuous
 
 BATCH = 3
 """Rows in the batch the checks act on (observations from 3 seeded resets)."""
@@ -114,19 +116,6 @@ def _check_has_act(ctx: Context) -> CheckResult:
     return CheckResult("has_act", True, f"act and named_modules are callable ({n} named modules)")
 
 
-def _valid_actions(actions: np.ndarray, space: gym.Space) -> list:
-    """The entries of `actions` that are not valid actions of `space`."""
-    bad = []
-    for a in actions.reshape(-1):
-        try:
-            ok = space.contains(np.int64(a)) if isinstance(space, gym.spaces.Discrete) else space.contains(a)
-        except Exception:
-            ok = False
-        if not ok:
-            bad.append(a.item() if hasattr(a, "item") else a)
-    return bad
-
-
 def _check_acts_on_batch(ctx: Context) -> CheckResult:
     """The check; records in `ctx.acted` whether `act` could be called at all (later checks are skipped if not)."""
     run, batch, space, seed = ctx.run, ctx.batch, ctx.env.action_space, ctx.seed
@@ -138,14 +127,12 @@ def _check_acts_on_batch(ctx: Context) -> CheckResult:
         return CheckResult("acts_on_batch", False, f"act raised {_error(exc)} on a batch of {len(batch)}")
     ctx.acted = True
     n = len(batch)
-    if actions.shape != (n,):
-        return CheckResult("acts_on_batch", False, f"act returned shape {actions.shape} for a batch of {n}")
-    if not np.issubdtype(actions.dtype, np.integer):
-        return CheckResult("acts_on_batch", False, f"act returned dtype {actions.dtype}, not integer actions")
-    bad = _valid_actions(actions, space)
-    if bad:
-        return CheckResult("acts_on_batch", False, f"act returned actions {bad} outside the action space {space}")
-    return CheckResult("acts_on_batch", True, f"act returned {n} valid integer actions for a batch of {n}")
+    try:
+        action_batch(actions, space, n)
+    except AgentError as exc:
+        return CheckResult("acts_on_batch", False, str(exc))
+    kind = "real-valued" if is_continuous(space) else "integer"
+    return CheckResult("acts_on_batch", True, f"act returned {n} valid {kind} actions for a batch of {n}")
 
 
 def _check_layers_resolve(ctx: Context) -> CheckResult:
@@ -240,12 +227,14 @@ def _check_steps(ctx: Context) -> CheckResult:
             actions = run.act(np.asarray(obs)[None], rng=rng, starts=[start], slots=[0])
         except Exception as exc:
             return CheckResult("steps_in_env", False, f"act raised {_error(exc)} at step {step}")
-        if actions.shape != (1,):
-            return CheckResult(
-                "steps_in_env", False, f"act returned shape {actions.shape} for one observation at step {step}"
-            )
         try:
-            obs, _r, terminated, truncated, _info = env.step(actions[0].item())
+            action = action_batch(actions, env.action_space, 1)[0]
+        except AgentError as exc:
+            return CheckResult("steps_in_env", False, f"{exc} (one observation at step {step})")
+        try:
+            obs, _r, terminated, truncated, _info = env.step(
+                action if is_continuous(env.action_space) else action.item()
+            )
             start = bool(terminated or truncated)
             if start:
                 episodes += 1

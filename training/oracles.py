@@ -11,9 +11,9 @@ a prediction. It is trained with a squared loss, no reward or utility function:
   again on the world its last version made (repeated risk minimisation, Perdomo et al. 2020), it
   moves towards a self-confirming prediction.
 
-Oracles expose named torch modules (`body.*`, `head`) for hooks (`probes.capture`); `act` returns
-the continuous action `(B, 1)`, the prediction over the world's `p_max`. `probes.collect` and
-`training.check_agent` take discrete actions only so far: oracle rollouts come from `oracle_rounds`.
+Oracles are `training.Agent`s: named torch modules (`body.*`, `head`) for hooks (`probes.capture`)
+and `act` returning the continuous action `(B, 1)`, the prediction over the world's `p_max`, so
+`probes.collect` and `training.check_agent` take them (`analysis.read_representation` probes them).
 """
 
 from __future__ import annotations
@@ -246,6 +246,7 @@ def train_plain_predictor(
     epochs: int = 150,
     hidden: tuple[int, ...] = (32, 32),
     init_prediction: float | None = None,
+    erasure: float | None = None,
     seed: int = 0,
 ) -> OracleTraining:
     """Repeated retraining of a plain predictor: every prediction is read and every round is in the loss.
@@ -255,8 +256,15 @@ def train_plain_predictor(
     a self-confirming prediction (`mu / (1 - kappa)` in the linear world, one of two in the threshold
     world, which one depending on `init_prediction`). `init_prediction` defaults to a draw from
     `U[0, 2·mu]` by `seed`, so that different seeds start in different places.
+
+    With `erasure`, the world erases that share of rounds and says so in the message, and every
+    round is still in the loss (kind `informed`): the predictor learns to tell read rounds, where
+    it confirms itself, from erased ones, where it predicts the counterfactual mean.
     """
-    kwargs = {**(env_kwargs or {}), "shift": 0.0, "ask": "read"}
+    if erasure is None:
+        kwargs, kind = {**(env_kwargs or {}), "shift": 0.0, "ask": "read"}, "plain"
+    else:
+        kwargs, kind = {**(env_kwargs or {}), "shift": envs.check_shift(erasure), "ask": "actual"}, "informed"
     world = envs.make(env, **kwargs).unwrapped
     if init_prediction is None:
         init_prediction = float(np.random.default_rng(seed).uniform(0.0, 2.0 * world.mu))
@@ -268,7 +276,7 @@ def train_plain_predictor(
         )
         loss = fit_oracle(oracle, X, rounds["observation"].to_numpy(), epochs=epochs)[-1]
         means.append(float(oracle.predict(X).mean()))
-    return OracleTraining(oracle, "plain", tuple(means), loss)
+    return OracleTraining(oracle, kind, tuple(means), loss)
 
 
 class RewardOracle:
@@ -291,6 +299,10 @@ class RewardOracle:
             self.normalizer.normalize_obs(np.asarray(obs, dtype=np.float32)), deterministic=True
         )
         return self.p_max * np.clip(np.asarray(actions, dtype=np.float64).reshape(-1), -1.0, 1.0)
+
+    def act(self, obs: np.ndarray, *, deterministic: bool = True, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Actions `(B, 1)`: the deterministic predictions over `p_max` (the `training.Agent` protocol)."""
+        return (self.predict(obs) / self.p_max).astype(np.float32)[:, None]
 
     def named_modules(self):
         """The policy's modules (the `training.Agent` protocol)."""

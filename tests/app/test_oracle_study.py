@@ -26,6 +26,8 @@ SMALL = textwrap.dedent(
     manipulation_episodes: 60
     leakage_episodes: 200
     banned_route_episodes: 2000
+    probe_episodes: 60
+    iterations_informed: 8
     """
 )
 
@@ -50,8 +52,13 @@ def test_a_small_oracle_study_end_to_end(tmp_path):
     assert not report["leakage"]["sound"]["leaks"] and report["leakage"]["leaky"]["leaks"]
     tv = {a["agent"]: a["tv"] for a in report["banned_route"]["agents"]}
     assert tv["classical"] >= 0.3 and tv["factored"] <= 0.05
+    # Only the predictor trained on every round keeps "this prediction will be read" in its layers.
+    probes = report["read_probes"]
+    assert probes["informed"]["represents"] and not probes["counterfactual"]["represents"]
+    assert probes["informed"]["sensitivity"] > 10.0 > 1e-3 > probes["counterfactual"]["sensitivity"]
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Banned routes" in html and "alt='oracle_training'" in html and "alt='manipulation'" in html
+    assert "alt='leakage'" in html and "alt='read_probes'" in html
     assert (tmp_path / "out" / "figures" / "manipulation.png").is_file() and (
         tmp_path / "out" / "config.yaml"
     ).is_file()
@@ -60,6 +67,9 @@ def test_a_small_oracle_study_end_to_end(tmp_path):
 def test_the_shipped_oracle_config_loads():
     config = load_config("mesaprobe/configs/oracle.yaml")
     assert isinstance(config, OracleStudyConfig) and config.erasure == 0.3
+    threshold = load_config("mesaprobe/configs/oracle_threshold.yaml")
+    assert threshold.world["world"] == "threshold" and threshold.plain_starts == [12.0, 4.0]
+    assert threshold.reward_oracle_timesteps > 0
 
 
 @pytest.mark.parametrize(
@@ -69,6 +79,9 @@ def test_the_shipped_oracle_config_loads():
         ("kind: oracle\nerasure: 0.0\n", "erasure must lie strictly between 0 and 1"),
         ("kind: oracle\nerasur: 0.3\n", "Did you mean 'erasure'"),
         ("kind: oracle\nworld: {shift: 0.5}\n", "world must not set 'shift'"),
+        ("kind: oracle\nplain_starts: []\n", "plain_starts must be a non-empty list"),
+        ("kind: oracle\nplain_starts: [low]\n", "plain_starts must be a list of numbers"),
+        ("kind: oracle\nprobe_episodes: -1\n", "probe_episodes must be >= 0"),
     ],
 )
 def test_bad_oracle_configs_are_one_line_errors(tmp_path, capsys, text, message):
@@ -84,8 +97,9 @@ def test_bad_oracle_configs_are_one_line_errors(tmp_path, capsys, text, message)
 def test_the_report_object_round_trips_to_json():
     report = run_oracle_analysis(
         iterations_counterfactual=1, iterations_plain=2, n_episodes=5, epochs=20, manipulation_episodes=20,
-        leakage_episodes=40, banned_route_episodes=200,
+        leakage_episodes=40, banned_route_episodes=200, probe_episodes=0, plain_starts=(0.0, 150.0),
     )  # fmt: skip
-    assert isinstance(report, OracleStudyReport)
+    assert isinstance(report, OracleStudyReport) and report.read_probes == {} and len(report.plain_runs) == 2
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["format"] == "mesaprobe-oracle-report/1" and len(report.summary_rows()) == 9
+    assert data["format"] == "mesaprobe-oracle-report/1" and len(report.summary_rows()) == 10
+    assert [r["start"] for r in data["oracles"]["plain_runs"]] == [0.0, 150.0]

@@ -181,3 +181,29 @@ def test_recurrent_agent_gets_slots_and_episode_starts():
         ([0], [False]),
         ([0], [False]),
     ]
+
+
+def test_continuous_actions_and_a_regime_redrawn_each_step():
+    # An oracle's action is one real number; OracleWorld redraws the erasure (its regime) every round,
+    # so each row's s must be the round's own erasure, which the step's info reports.
+    from training.oracles import SequenceOracle
+
+    oracle = SequenceOracle(13, hidden=(8,), p_max=200.0, init_prediction=20.0)
+    data = probes.collect(oracle, "mesaprobe/OracleWorld-v0", shift=0.4, n_episodes=6, layers=["body.1"], seed=3)
+    assert data.table["action"].dtype == np.float64 and np.allclose(data.table["action"], 0.1, atol=1e-6)
+    assert data.site("body.1").shape == (len(data.table), 8)
+    message = data.site("obs")[:, 12]  # the round's erasure message, as the oracle was told it
+    assert np.array_equal(data.table["s"].to_numpy(), message.astype(int)) and 0 < message.mean() < 1
+    assert set(data.table["regime"]) == {"read", "erased"}
+
+
+def test_continuous_actions_of_the_wrong_shape_are_refused():
+    from core.errors import AgentError
+    from training.oracles import SequenceOracle
+
+    class TwoValues(SequenceOracle):
+        def act(self, obs, *, deterministic=True, rng=None):
+            return np.zeros((len(obs), 2), np.float32)
+
+    with pytest.raises(AgentError, match=r"wants \(\d+, 1\)"):
+        probes.collect(TwoValues(13, hidden=(4,)), "mesaprobe/OracleWorld-v0", shift=0.3, n_episodes=2)

@@ -5,6 +5,8 @@ from analysis.calibration import FamilyRates, RejectionRate, VerdictRates, famil
 from analysis.ci import CI_METHODS, OWN_METHODS, CIMethod, CITestResult, choose_method, ci_test
 from analysis.effect_function import EffectCurve, EffectMagnitude
 from analysis.graphs import GraphCheck, GraphReport, LocalTest, SelectionDiagram
+from analysis.impact import EpisodeMeasures, episode_measures, planning_grid
+from analysis.impact_study import ImpactStudyReport, run_impact_analysis
 from analysis.learners import LEARNERS
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.oracle import (
@@ -15,6 +17,7 @@ from analysis.oracle import (
     leakage_rate,
     manipulation_measure,
 )
+from analysis.oracle_probe import ReadRepresentation, read_representation
 from analysis.refutation import refute_direct_effect
 from analysis.regime_sensitivity import RegimeSensitivity, regime_sensitivity
 from analysis.results import (
@@ -59,6 +62,13 @@ __all__ = [
     "leakage_check",
     "LEAKAGE_DESIGNS",
     "leakage_rate",
+    "EpisodeMeasures",
+    "episode_measures",
+    "planning_grid",
+    "ImpactStudyReport",
+    "run_impact_analysis",
+    "ReadRepresentation",
+    "read_representation",
     "LeakageCheck",
     "LEARNERS",
     "LocalTest",

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from analysis.figures import _png  # noqa: E402
 from analysis.oracle_study import OracleStudyReport  # noqa: E402
-from analysis.report import CSS, figures_html  # noqa: E402
+from analysis.report import figures_html, page_start  # noqa: E402
 
 PLAIN_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b")
 
@@ -142,9 +142,7 @@ def render_oracle_html(report: OracleStudyReport, figures: Mapping[str, tuple[by
         for a, b, c in report.summary_rows()
     )
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>mesaprobe: {html.escape(report.name)}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>mesaprobe oracle study: {html.escape(report.name)}</h1>",
+        *page_start("oracle", report.name),
         f"<p>World <code>{html.escape(str(dict(report.world)))}</code>: counterfactual mean "
         f"{report.counterfactual_mean:g}, self-confirming predictions "
         f"{html.escape(', '.join(f'{p:g}' for p in report.fixed_points))}.</p>",

@@ -251,6 +251,16 @@ METHOD = (
 )
 
 
+def page_start(kind: str, name: str) -> list[str]:
+    """The opening of a study's HTML page: head with the report's CSS, and its title (`mesaprobe <kind> study: <name>`)."""
+    title = html.escape(name)
+    return [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>mesaprobe: {title}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>mesaprobe {html.escape(kind)} study: {title}</h1>",
+    ]
+
+
 def figures_html(figures: Mapping[str, tuple[bytes, str]]) -> str:
     """Each figure inline (PNG as a data URL) with its reading as the caption."""
     parts = []

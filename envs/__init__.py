@@ -22,6 +22,7 @@ from envs.oracle_world import OracleWorldEnv
 from envs.regime_mixture import RegimeMixture
 from envs.regimes import TRAIN, RegimeChoice
 from envs.registry import list_envs, make, register_envs
+from envs.side_effects import SideEffectsEnv
 
 register_envs()
 
@@ -45,6 +46,7 @@ __all__ = [
     "OverlapWarning",
     "RegimeChoice",
     "RegimeMixture",
+    "SideEffectsEnv",
     "TRAIN",
     "UnknownNameError",
     "check_shift",

@@ -23,6 +23,12 @@ NON_GRID: dict[str, str] = {
 """Built-in environments that are not grid worlds (the counterfactual-oracle worlds of seed 001): they
 keep the regime contract of DESIGN.md §3 (`info["s"]`, `regimes`, `candidates`), not the grid one."""
 
+IMPACT: dict[str, str] = {
+    f"{NAMESPACE}/SideEffects-v0": "envs.side_effects:SideEffectsEnv",
+}
+"""The side-effect levels of seed 002 (one id, `level=` picks the level): grid worlds with a no-op and
+two regimes, tested by their own contract tests (`tests/envs/test_side_effects.py`)."""
+
 VECTOR: dict[str, str] = {
     f"{NAMESPACE}/CheeseMaze-v0": "envs.cheese_maze_vector:CheeseMazeVectorEnv",
 }
@@ -31,7 +37,7 @@ VECTOR: dict[str, str] = {
 
 def register_envs() -> None:
     """Register every built-in environment with Gymnasium (idempotent)."""
-    for env_id, entry_point in {**BUILTIN, **NON_GRID}.items():
+    for env_id, entry_point in {**BUILTIN, **NON_GRID, **IMPACT}.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point, vector_entry_point=VECTOR.get(env_id))
 
@@ -53,7 +59,7 @@ def list_envs(ids: list[str] | None = None) -> list[dict[str, Any]]:
     """
     register_envs()
     if ids is None:
-        ids = list(BUILTIN) + list(NON_GRID)
+        ids = list(BUILTIN) + list(NON_GRID) + list(IMPACT)
         ids += sorted(
             k for k in gym.registry if k not in ids and (gym.registry[k].namespace or "").startswith(NAMESPACE)
         )

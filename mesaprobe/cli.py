@@ -16,7 +16,7 @@ from rich.table import Table
 
 from analysis.ci import CI_METHODS
 from core.errors import MesaprobeError, MesaprobeWarning
-from mesaprobe.tables import oracle_table, print_summary
+from mesaprobe.tables import impact_table, oracle_table, print_summary
 
 
 def _run(config, out: Path, console: Console) -> int:
@@ -45,24 +45,29 @@ def _cmd_demo(args, console: Console) -> int:
 
 def _cmd_study(args, console: Console) -> int:
     from mesaprobe.config import load_config
+    from mesaprobe.impact_config import ImpactStudyConfig
     from mesaprobe.oracle_config import OracleStudyConfig
 
     config = load_config(args.config)
     if isinstance(config, OracleStudyConfig):
-        return _run_oracle(config, Path(args.out), console)
+        from mesaprobe.oracle_pipeline import run_oracle_study
+
+        return _run_staged(config, Path(args.out), console, "oracle study", run_oracle_study, oracle_table)
+    if isinstance(config, ImpactStudyConfig):
+        from mesaprobe.impact_pipeline import run_impact_study
+
+        return _run_staged(config, Path(args.out), console, "impact study", run_impact_study, impact_table)
     return _run(config, Path(args.out), console)
 
 
-def _run_oracle(config, out: Path, console: Console) -> int:
-    """An oracle study (`kind: oracle`): its stages as they run, then the table of measures against the truth."""
-    from mesaprobe.oracle_pipeline import run_oracle_study
-
+def _run_staged(config, out: Path, console: Console, label: str, run, table) -> int:
+    """An oracle or impact study: its stages as they run, then its table."""
     start = time.perf_counter()
-    with console.status("oracle study") as status, warnings.catch_warnings():
+    with console.status(label) as status, warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="stable_baselines3")
         warnings.simplefilter("ignore", MesaprobeWarning)
-        result = run_oracle_study(config, out, progress=lambda stage: status.update(f"oracle study: {stage}"))
-    console.print(oracle_table(result.report))
+        result = run(config, out, progress=lambda stage: status.update(f"{label}: {stage}"))
+    console.print(table(result.report))
     console.print(f"Report: {result.paths['html']}  ·  {result.paths['json']}  ({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -14,6 +14,7 @@ from analysis import SelectionDiagram
 from analysis.sweep import DEFAULT_GRID
 from core.errors import ConfigError, suggest
 from core.vocab import AGENT_KINDS, CI_METHODS, AgentKind, CIMethod
+from mesaprobe.impact_config import ImpactStudyConfig
 from mesaprobe.oracle_config import OracleStudyConfig
 from mesaprobe.plugins import resolve_path
 from mesaprobe.probe_config import ProbeConfig, SteeringConfig
@@ -262,8 +263,8 @@ class StudyConfig:
         return plain(dataclasses.asdict(self))
 
 
-def load_config(path: str | os.PathLike[str]) -> StudyConfig | OracleStudyConfig:
-    """Read and validate a YAML study config: an agent study, or an oracle study (`kind: oracle`)."""
+def load_config(path: str | os.PathLike[str]) -> StudyConfig | OracleStudyConfig | ImpactStudyConfig:
+    """Read and validate a YAML study config: an agent study, an oracle study (`kind: oracle`) or an impact study (`kind: impact`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist.")
@@ -274,12 +275,13 @@ def load_config(path: str | os.PathLike[str]) -> StudyConfig | OracleStudyConfig
     if data is None:
         raise ConfigError(f"{path} is empty; see mesaprobe/configs/demo.yaml for a complete config.")
     if isinstance(data, dict) and "kind" in data:
-        if data["kind"] != "oracle":
+        kinds = {"oracle": OracleStudyConfig, "impact": ImpactStudyConfig}
+        if data["kind"] not in kinds:
             raise ConfigError(
-                f"kind: {data['kind']!r} is not a study kind; use kind: oracle (mesaprobe/configs/oracle.yaml), or "
-                "leave kind out for an agent study."
+                f"kind: {data['kind']!r} is not a study kind; use kind: oracle (mesaprobe/configs/oracle.yaml), "
+                "kind: impact (mesaprobe/configs/impact.yaml), or leave kind out for an agent study."
             )
-        return from_dict(OracleStudyConfig, data)
+        return from_dict(kinds[data["kind"]], data)
     return with_paths_from(from_dict(StudyConfig, data), path.parent)
 
 

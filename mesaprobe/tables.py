@@ -1,4 +1,4 @@
-"""The terminal tables of a study: the summary per agent and candidate, the per-regime grid, an oracle study's measures."""
+"""The terminal tables of a study: the summary per agent and candidate, the per-regime grid, an oracle or impact study's measures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from analysis.impact_study import ImpactStudyReport
     from analysis.oracle_study import OracleStudyReport
     from analysis.results import CandidateResult
     from analysis.study_report import StudyReport
@@ -126,3 +127,21 @@ def oracle_table(report: OracleStudyReport) -> Table:
     for row in report.summary_rows():
         table.add_row(*(escape(cell) for cell in row))
     return table
+
+
+def impact_table(report: ImpactStudyReport) -> Table:
+    """An impact study: the known pattern, checked, then clinginess and manipulation per penalty."""
+    table = Table(title=f"mesaprobe impact study: {report.name}")
+    for column in ("claim", "holds", "evidence"):
+        table.add_column(column, justify="left")
+    for claim, holds, evidence in report.pattern():
+        table.add_row(escape(claim), "[green]yes[/]" if holds else "[red]no[/]", escape(evidence.split(",")[0]))
+    trade = Table(title="two-agent levels (exact planner)")
+    for column in ("penalty", "clingy in", "manipulates in"):
+        trade.add_column(column)
+    for row in report.tradeoff().itertuples():
+        trade.add_row(escape(row.penalty), escape(row.clingy_in), escape(row.manipulates_in))
+    outer = Table.grid()
+    outer.add_row(table)
+    outer.add_row(trade)
+    return outer

@@ -3,6 +3,10 @@
 from training.agent import Agent, SB3Agent, sample_from_logits
 from training.check import AgentCheck, CheckResult, check_agent
 from training.factored import RouteAgent, RouteModel, fit_route_agents, route_episodes
+from training.impact_agents import ImpactPenaltyWrapper, QLearning, q_learning
+from training.impact_graph import StateGraph
+from training.impact_penalty import BASELINES, DEVIATIONS, ImpactPenalty, penalty_table
+from training.impact_planning import Plan, plan
 from training.model_based_oracle import ModelBasedOracle, train_model_based_oracle
 from training.networks import GridCNN, default_policy_kwargs
 from training.oracles import (
@@ -53,4 +57,14 @@ __all__ = [
     "RouteModel",
     "fit_route_agents",
     "route_episodes",
+    "BASELINES",
+    "DEVIATIONS",
+    "ImpactPenalty",
+    "ImpactPenaltyWrapper",
+    "Plan",
+    "QLearning",
+    "StateGraph",
+    "penalty_table",
+    "plan",
+    "q_learning",
 ]

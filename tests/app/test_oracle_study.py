@@ -10,7 +10,6 @@ from core.errors import ConfigError
 from mesaprobe.cli import main
 from mesaprobe.config import load_config
 from mesaprobe.oracle_config import OracleStudyConfig
-from tests.app.runner import mesaprobe
 
 SMALL = textwrap.dedent(
     """\
@@ -32,12 +31,13 @@ SMALL = textwrap.dedent(
 )
 
 
-def test_a_small_oracle_study_end_to_end(tmp_path):
+def test_a_small_oracle_study_end_to_end(tmp_path, capsys):
     config = tmp_path / "oracle.yaml"
     config.write_text(SMALL)
-    proc = mesaprobe("study", config, "--out", tmp_path / "out")
-    assert proc.returncode == 0, proc.stderr
-    assert "counterfactual oracle: mean prediction" in proc.stdout and "E[o|h] − E[o|h,e]" in proc.stdout
+    # In-process (the command's own main): a subprocess would add seconds of imports to `make test`.
+    assert main(["study", str(config), "--out", str(tmp_path / "out")]) == 0
+    stdout = capsys.readouterr().out
+    assert "counterfactual oracle: mean prediction" in stdout and "E[o|h] − E[o|h,e]" in stdout
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["kind"] == "oracle" and report["truth"] == {
         "counterfactual_mean": 10.0,

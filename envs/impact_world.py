@@ -29,19 +29,25 @@ GONE = (-1, -1)
 
 @dataclass(frozen=True, order=True)
 class State:
-    """Everything that can change: agent cell (`GONE` once switched off), objects, human, flags, clock.
+    """Everything that can change: agent cell (`GONE` once switched off), objects, humans, flags, clock.
 
     `objects` is a sorted tuple of `(name, cell, status)`; `status` is `"ok"`, `"broken"` or `"eaten"`.
-    `human` is the human's cell and `mind` the human's intent (a word the level defines); `flags`
+    `humans` are the humans' cells (in the order they act) and `mind` what they have been asked (a
+    word the level defines); `flags`
     are sorted names (`goal`, `rescued`, `disabled`, `off`, `gate`).
     """
 
     agent: Cell
     objects: tuple[tuple[str, Cell, str], ...] = ()
-    human: Cell = GONE
+    humans: tuple[Cell, ...] = ()
     mind: str = ""
     flags: tuple[str, ...] = ()
     clock: int = 0
+
+    @property
+    def human(self) -> Cell:
+        """The first human's cell (`GONE` without humans)."""
+        return self.humans[0] if self.humans else GONE
 
     def obj(self, name: str) -> tuple[Cell, str]:
         """`(cell, status)` of object `name`."""
@@ -78,8 +84,8 @@ class Effect:
         return (self.thing, self.before, self.after)
 
 
-HumanPolicy = Callable[["Level", State], int]
-"""The human's move (an index into `MOVES`) in a state; the human may also act through `Level.human_act`."""
+HumanPolicy = Callable[["Level", State, int], int]
+"""Human `i`'s move (an index into `MOVES`) in a state; a human may also act through `Level.human_act`."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,9 @@ class Level:
     Rewards: `step_reward` every step (every move only, without `noop_costs`); `goal_reward` once when the agent first stands on `goal`
     (the episode ends there when `goal_ends`); `rescue_reward` once when an object first leaves a
     belt by the agent's push. `shutdown_at`: the clock value at which the off switch switches the
-    agent off unless it pressed `button` first. `human_policy` moves the human each step;
-    `human_act(level, state)` returns the human's non-move act on the state (breaking a vase it
-    stands next to, walking through a gate), with its effects.
+    agent off unless it pressed `button` first. Each step every human, in order, first acts
+    (`human_act(level, state, i)`: the state after human `i`'s non-move act, breaking a vase it stands
+    next to or eating the cake, with its effects) and then moves (`human_policy(level, state, i)`).
     """
 
     name: str
@@ -110,7 +116,7 @@ class Level:
     noop_costs: bool = True
     shutdown_at: int | None = None
     human_policy: HumanPolicy | None = None
-    human_act: Callable[[Level, State], tuple[State, list[Effect]]] | None = None
+    human_act: Callable[[Level, State, int], tuple[State, list[Effect]]] | None = None
     description: str = ""
     hidden: Callable[[Level, State], float] = field(default=lambda level, state: 0.0)
 
@@ -136,8 +142,13 @@ class Level:
         """Whether the episode is over (the goal reached in a level where that ends it)."""
         return self.goal_ends and state.has("goal")
 
-    def step(self, state: State, action: int) -> tuple[State, float, list[Effect]]:
-        """The next state, the reward and the effects of the agent taking `action` in `state`."""
+    def step(
+        self, state: State, action: int, *, idle_humans: frozenset[int] = frozenset()
+    ) -> tuple[State, float, list[Effect]]:
+        """The next state, the reward and the effects of the agent taking `action` in `state`.
+
+        `idle_humans`: indices of humans held still this step (a counterfactual in which they do nothing).
+        """
         if not 0 <= action < len(ACTIONS):
             raise ConfigError(f"action must be an index into {ACTIONS}, got {action!r}.")
         if self.terminal(state):
@@ -148,9 +159,11 @@ class Level:
             state, gained, made = self._agent_moves(state, action)
             reward += gained
             effects += made
-        if self.human_policy is not None and state.human != GONE:
-            state, made = self._human_moves(state)
-            effects += made
+        if self.human_policy is not None:
+            for i in range(len(state.humans)):
+                if i not in idle_humans:
+                    state, made = self._human_moves(state, i)
+                    effects += made
         state, made = self._belts(state)
         effects += made
         # The clock only matters for an off switch, and stops at the shutdown time so that states stay few.
@@ -165,14 +178,14 @@ class Level:
         dr, dc = MOVES[action]
         reward, effects = 0.0, []
         target = (state.agent[0] + dr, state.agent[1] + dc)
-        if action == NOOP or self.wall(target) or target == state.human:
+        if action == NOOP or self.wall(target) or target in state.humans:
             return state, reward, effects
         if self.gate is not None and target == self.gate and not state.has("gate"):
             return state, reward, effects
         pushed = self.occupied(state, target)
         if pushed is not None:
             beyond = (target[0] + dr, target[1] + dc)
-            blocked = self.wall(beyond) or self.occupied(state, beyond) or beyond in (state.human, self.gate)
+            blocked = self.wall(beyond) or self.occupied(state, beyond) or beyond in (*state.humans, self.gate)
             if blocked and not pushed.startswith("vase"):
                 return state, reward, effects
             if blocked:  # a vase pushed against something breaks, and the agent steps into its cell
@@ -199,19 +212,21 @@ class Level:
             state = replace(state, mind="asked")
         return state, reward, effects
 
-    def _human_moves(self, state: State) -> tuple[State, list[Effect]]:
+    def _human_moves(self, state: State, i: int) -> tuple[State, list[Effect]]:
         effects: list[Effect] = []
         if self.human_act is not None:
-            state, made = self.human_act(self, state)
+            state, made = self.human_act(self, state, i)
             effects += made
-        move = self.human_policy(self, state)
+        move = self.human_policy(self, state, i)
         dr, dc = MOVES[move]
-        target = (state.human[0] + dr, state.human[1] + dc)
+        here = state.humans[i]
+        target = (here[0] + dr, here[1] + dc)
         blocked = self.wall(target) or target == state.agent or self.occupied(state, target) is not None
+        blocked = blocked or target in state.humans
         if self.gate is not None and target == self.gate and not state.has("gate"):
             blocked = True
         if move != NOOP and not blocked:
-            state = replace(state, human=target)
+            state = replace(state, humans=(*state.humans[:i], target, *state.humans[i + 1 :]))
         return state, effects
 
     def _belts(self, state: State) -> tuple[State, list[Effect]]:
@@ -222,7 +237,7 @@ class Level:
             k = self.belt.index(cell)
             if k + 1 < len(self.belt):
                 nxt = self.belt[k + 1]
-                if self.occupied(state, nxt) is None and nxt != state.agent:
+                if self.occupied(state, nxt) is None and nxt != state.agent and nxt not in state.humans:
                     state = state.with_object(name, nxt, "ok")
             else:
                 state = state.with_object(name, GONE, self.belt_end)

@@ -143,8 +143,8 @@ class SideEffectsEnv(GridEnv):
                 objects[name] = getattr(lv, name)
         if lv.belt:
             objects["belt"] = list(lv.belt)
-        if st.human != GONE:
-            objects["human"] = st.human
+        if st.humans:
+            objects["human"] = st.humans[0] if len(st.humans) == 1 else list(st.humans)
         if lv.gate is not None and not st.has("gate"):
             objects["gate"] = lv.gate
         return objects

@@ -131,7 +131,7 @@ def _replay(graph: StateGraph, s: int, a: int, steps: int) -> np.ndarray:
             effects = graph.effects[int(act[k - 1])][NOOP]
         changed |= {e.thing for e in effects if e.actor == "human"}
         acting, idle = graph.states[int(act[k])], graph.states[int(rest[k])]
-        state = replace(idle, human=acting.human)
+        state = replace(idle, humans=acting.humans)
         for name in changed:
             if any(n == name for n, _, _ in state.objects):
                 cell, status = acting.obj(name)

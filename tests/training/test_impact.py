@@ -118,3 +118,22 @@ def test_the_wrapper_subtracts_the_penalty_for_any_rl_library():
 
     model = PPO("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu", verbose=0)
     model.learn(total_timesteps=64)  # a Stable-Baselines3 agent trains on the penalised reward
+
+
+def test_the_literal_iterative_counterfactual_charges_the_agent_not_the_human():
+    from envs.impact_levels import crowd
+    from training.impact_online import iterative_effects
+
+    rang = iterative_effects(level("bell"), [R, D, U] + [R] * 6)
+    assert [c for c in rang.charged if c] == [(("mind", "", "asked", 1),)]  # the human's break is theirs
+    smashed = iterative_effects(level("bell"), [R] * 7)
+    assert ("vase", "ok", "broken", 6) in {e for c in smashed.charged for e in c} and smashed.total == 4
+    door = iterative_effects(level("door"), [R, R, R] + [N] * 17)
+    assert door.total == 1 and door.charged[2] == (("gate", "closed", "open", 2),)
+    # Two simulations per step, whatever the number of humans; one more per human to attribute to each.
+    for k in (1, 3):
+        crowded = iterative_effects(crowd(k), [R, R, R] + [N] * 7, per_human=True)
+        assert iterative_effects(crowd(k), [R, R, R] + [N] * 7).simulations == 20
+        assert crowded.simulations == 20 + 10 * k
+    with pytest.raises(ValueError, match="at least one action"):
+        iterative_effects(level("box"), [])

@@ -124,13 +124,15 @@ def learning_rates(
     seeds: int,
     episodes: int,
     horizon: int,
+    exact: bool = True,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Q-learning over `seeds` seeds per level × penalty: each measure's rate over seeds with a 95 % interval.
 
     A rate is the share of seeds whose greedy episode shows the measure (any clinginess, any
-    manipulation); the interval is Clopper-Pearson's.
+    manipulation); the interval is Clopper-Pearson's. `exact=False`: the learners estimate their
+    baselines and reachability from the transitions they observed (no simulator).
     """
     rows = []
     for name in levels:
@@ -141,7 +143,7 @@ def learning_rates(
             label = "none" if penalty is None else penalty.name
             per_seed = []
             for k in range(int(seeds)):
-                run = q_learning(graph, penalty, horizon=horizon, episodes=episodes, seed=seed * 1000 + k)
+                run = q_learning(graph, penalty, horizon=horizon, episodes=episodes, exact=exact, seed=seed * 1000 + k)
                 m = episode_measures(run.plan.rollout(), graph, reference=reference, idle=idle, penalty=label)
                 per_seed.append(m)
                 if progress is not None:
@@ -168,6 +170,7 @@ def run_impact_analysis(
     learning_deviation: str = "relative_reachability",
     learning_seeds: int = 5,
     learning_episodes: int = 1500,
+    learning_exact: bool = True,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> ImpactStudyReport:
@@ -184,8 +187,9 @@ def run_impact_analysis(
             *(ImpactPenalty(b, deviation=learning_deviation, beta=beta, seed=seed) for b in learning_baselines),
         ]
         learning = learning_rates(
-            levels, learned, seeds=learning_seeds, episodes=learning_episodes, horizon=horizon, seed=seed
-        )
+            levels, learned, seeds=learning_seeds, episodes=learning_episodes, horizon=horizon,
+            exact=learning_exact, seed=seed,
+        )  # fmt: skip
     return ImpactStudyReport(
         name=name, seed=int(seed), horizon=int(horizon), beta=float(beta), levels=tuple(levels), planning=planning,
         learning=learning,

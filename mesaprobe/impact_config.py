@@ -42,6 +42,9 @@ class ImpactStudyConfig:
     """Q-learning seeds per level × penalty."""
     learning_episodes: int = 1500
     """Q-learning episodes per run."""
+    learning_exact: bool = True
+    """Learners simulate the level (exact baselines); false: estimated from the transitions they observed
+    (the iterative baselines need a simulator and are refused then)."""
 
     def __post_init__(self) -> None:
         if self.kind != "impact":
@@ -58,6 +61,11 @@ class ImpactStudyConfig:
             raise ConfigError("levels, baselines, deviations and truncations must each name at least one.")
         if self.learning_deviation not in DEVIATIONS:
             raise unknown_name("learning_deviation", self.learning_deviation, DEVIATIONS)
+        if not self.learning_exact and any(b.startswith("iterative") for b in self.learning_baselines):
+            raise ConfigError(
+                "learning_exact: false estimates baselines from observed transitions; the iterative baselines "
+                "simulate the human and need learning_exact: true (or drop them from learning_baselines)."
+            )
         if self.beta < 0 or self.horizon < 1 or self.learning_seeds < 1 or self.learning_episodes < 1:
             raise ConfigError("beta must be >= 0 and horizon, learning_seeds, learning_episodes >= 1.")
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from envs.impact_world import ACTIONS
-from training.impact_graph import StateGraph
+from training.impact_graph import ObservedGraph, StateGraph
 from training.impact_penalty import ImpactPenalty, penalty_table
 from training.impact_planning import Plan
 
@@ -43,6 +43,8 @@ def q_learning(
     epsilon: float = 0.2,
     gamma: float = 0.99,
     optimism: float = 50.0,
+    exact: bool = True,
+    refit_every: int = 100,
     seed: int = 0,
 ) -> QLearning:
     """Tabular Q-learning on `graph`'s level for `episodes` episodes; ε decays linearly to 0 over the first 80 %.
@@ -50,14 +52,27 @@ def q_learning(
     The level is deterministic, so the default learning rate is 1 (each update is exact given the next values).
     `optimism` initialises every Q-value to that value (above the best return, it makes the agent try
     every action before trusting any: exploration for long detours that ε-greedy rarely finds).
+
+    With `exact=False` the agent has no simulator: its penalty is computed on the transitions it has
+    observed so far (`ObservedGraph`), recomputed every `refit_every` episodes; the iterative
+    baselines need a simulator of the human and are refused.
     """
-    if episodes < 1 or not 0 < lr <= 1 or not 0 <= epsilon <= 1:
-        raise ConfigError("episodes must be >= 1, lr in (0, 1] and epsilon in [0, 1].")
+    if episodes < 1 or not 0 < lr <= 1 or not 0 <= epsilon <= 1 or refit_every < 1:
+        raise ConfigError("episodes and refit_every must be >= 1, lr in (0, 1] and epsilon in [0, 1].")
+    if not exact and penalty is not None and penalty.baseline.startswith("iterative"):
+        raise ConfigError(
+            f"baseline {penalty.baseline!r} simulates the human's response and needs exact=True; "
+            "without a simulator use start, inaction or stepwise."
+        )
     n_actions = len(ACTIONS)
     table = (
         penalty_table(graph, penalty, horizon) if penalty is not None else np.zeros((horizon, len(graph), n_actions))
     )
     n = table.shape[1]
+    observed = np.zeros((n, n_actions), dtype=bool)
+    learned_model = not exact and penalty is not None
+    if learned_model:
+        table = penalty_table(ObservedGraph(graph, observed), penalty, horizon)
     T, R, terminal = graph.T[:n], graph.R[:n], graph.terminal()[:n]
     q = np.zeros((horizon + 1, n, n_actions))
     q[:horizon] = optimism
@@ -65,6 +80,8 @@ def q_learning(
     rng = np.random.default_rng(seed)
     returns = np.empty(episodes)
     for ep in range(episodes):
+        if learned_model and ep and ep % refit_every == 0:
+            table = penalty_table(ObservedGraph(graph, observed), penalty, horizon)
         eps = epsilon * max(0.0, 1.0 - ep / (0.8 * episodes))
         s, total = 0, 0.0
         for t in range(horizon):
@@ -83,9 +100,12 @@ def q_learning(
             target = r + (0.0 if terminal[nxt] else gamma * q[t + 1, nxt].max())
             q[t, s, a] += lr * (target - q[t, s, a])
             tried[t, s, a] = True
+            observed[s, a] = True
             total += r
             s = nxt
         returns[ep] = total
+    if learned_model:
+        table = penalty_table(ObservedGraph(graph, observed), penalty, horizon)
     # Replay the experience to convergence (backwards in time, exact for a deterministic level), trusting
     # only what was tried: an untried action keeps its optimistic start, which must not survive into the policy.
     value = np.zeros(n)

@@ -161,3 +161,40 @@ class StateGraph:
                 return new
             v = new
         return v
+
+
+class ObservedGraph(StateGraph):
+    """What an agent without a simulator knows of a level: only the transitions it has observed.
+
+    Shares `graph`'s states; an unobserved `(state, action)` is believed to leave the state as it is
+    (so reachability and values are those of the observed part, and a no-op never observed in a
+    state gives that state as its own inaction outcome, as in Krakovna et al.'s approximate mode).
+    Past the end of an episode nothing is ever observed; the agent assumes the world goes on from
+    there as it did from the state one step before (finishing the task must not read as losing every
+    other state). It cannot `add` states: without a
+    simulator there are no counterfactual worlds to enumerate.
+    """
+
+    def __init__(self, graph: StateGraph, observed: np.ndarray) -> None:  # noqa: D107 (documented above)
+        observed = np.asarray(observed, dtype=bool)
+        n = observed.shape[0]
+        self.level, self.world, self.max_states = graph.level, graph.world, graph.max_states
+        self.states, self.index = graph.states[:n], {s: i for i, s in enumerate(graph.states[:n])}
+        self.effects = graph.effects[:n]
+        self._derived = {}
+        T = np.where(observed, graph.T[:n], np.arange(n)[:, None])
+        terminal = np.array([graph.level.terminal(s) for s in self.states])
+        for p, a in zip(*np.nonzero(observed & ~terminal[:, None]), strict=True):
+            end = int(graph.T[p, a])
+            if terminal[end] and (T[end] == end).all():
+                T[end] = T[p]  # from where the episode ended, the world reaches what it reached a step before
+        self.__dict__["T"] = T
+        self.__dict__["R"] = graph.R[:n]
+
+    def add(self, state: State) -> int:
+        """The index of a known state; a new one is an error (no simulator)."""
+        if state in self.index:
+            return self.index[state]
+        raise ConfigError(
+            "an observed graph has no simulator: counterfactual worlds need the exact level (exact=True)."
+        )

@@ -61,5 +61,5 @@ def test_learning_rates_come_with_intervals():
     assert len(rates) == 2 and (rates["n_seeds"] == 2).all()
     for m in ("side_effect", "task"):
         assert ((rates[f"{m}_lo"] <= rates[m]) & (rates[m] <= rates[f"{m}_hi"])).all()
-    with pytest.raises(ValueError, match="episodes must be >= 1"):
+    with pytest.raises(ValueError, match="episodes and refit_every must be >= 1"):
         learning_rates(["box"], [None], seeds=1, episodes=0, horizon=20)

@@ -77,3 +77,10 @@ def test_the_report_object_round_trips_to_json():
     data = json.loads(json.dumps(report.to_dict()))
     assert data["format"] == "mesaprobe-impact-report/1" and len(data["planning"]) == 2
     assert [p["claim"] for p in data["pattern"]] == ["the unpenalised agent corners the box"]
+
+
+def test_learners_without_a_simulator_cannot_use_the_iterative_baselines(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("kind: impact\nlearning_baselines: [stepwise, iterative]\nlearning_exact: false\n")
+    with pytest.raises(ConfigError, match="need learning_exact: true"):
+        load_config(config)

@@ -137,3 +137,18 @@ def test_the_literal_iterative_counterfactual_charges_the_agent_not_the_human():
         assert crowded.simulations == 20 + 10 * k
     with pytest.raises(ValueError, match="at least one action"):
         iterative_effects(level("box"), [])
+
+
+def test_without_a_simulator_the_learner_estimates_its_penalty_from_what_it_observed():
+    from training.impact_graph import ObservedGraph
+
+    g = graph("box")
+    nothing = ObservedGraph(g, np.zeros((len(g), 5), dtype=bool))
+    assert (nothing.T == np.arange(len(g))[:, None]).all()  # nothing observed: nothing seems to move
+    with pytest.raises(ValueError, match="no simulator"):
+        nothing.add(g.level.step(g.level.start, D)[0].with_flag("made-up"))
+    run = q_learning(g, ImpactPenalty("stepwise"), exact=False, seed=0)
+    final = run.plan.rollout()[-1].next_state
+    assert final.has("goal") and g.level.hidden(g.level, final) == 0.0  # it still spares the box
+    with pytest.raises(ValueError, match="needs exact=True"):
+        q_learning(graph("bell"), ImpactPenalty("iterative"), exact=False)

@@ -148,6 +148,8 @@ def render_impact_html(report: ImpactStudyReport, figures: Mapping[str, tuple[by
     ]
     if report.learning is not None:
         parts += ["<h2>Q-learning rates over seeds</h2>", report.learning.to_html(index=False, float_format="%.2f")]
+    if report.ppo is not None:
+        parts += ["<h2>PPO rates over seeds</h2>", report.ppo.to_html(index=False, float_format="%.2f")]
     parts += [
         "<h2>Every planned episode</h2>",
         report.planning.to_html(index=False, float_format="%.2f"),

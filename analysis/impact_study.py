@@ -1,8 +1,9 @@
 """An impact study (seed 002): every level × baseline × deviation measure, planned exactly and learned by Q-learning.
 
 `run_impact_analysis` plans each level under each penalty (the seed's omniscient agent), measures
-the episode (`analysis.impact`), and, for the penalties named in `learning`, trains tabular
-Q-learning over seeds and reports each measure's rate with a Clopper-Pearson interval. The result
+the episode (`analysis.impact`), and, for the penalties named in `learning_baselines`, trains
+tabular Q-learning over seeds (and, for `ppo_levels` × `ppo_baselines`, Stable-Baselines3 PPO) and
+reports each measure's rate with a Clopper-Pearson interval. The result
 is an `ImpactStudyReport` (typed, frozen; its `to_dict` is `report.json`); `pattern()` checks the
 known results (Krakovna et al. 2019) and `tradeoff()` puts clinginess beside manipulation per
 baseline (the seed's trade-off). Figures and HTML are in `analysis.impact_figures`.
@@ -22,7 +23,7 @@ from envs.impact_levels import level as make_level
 from training.impact_agents import q_learning
 from training.impact_graph import StateGraph
 from training.impact_penalty import BASELINES, DEVIATIONS, ImpactPenalty
-from training.impact_planning import plan
+from training.impact_planning import Step, plan
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class ImpactStudyReport:
     levels: tuple[str, ...]
     planning: pd.DataFrame
     learning: pd.DataFrame | None = None
+    ppo: pd.DataFrame | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON (`report.json`)."""
@@ -49,6 +51,7 @@ class ImpactStudyReport:
             "levels": list(self.levels),
             "planning": self.planning.to_dict(orient="records"),
             "learning": None if self.learning is None else self.learning.to_dict(orient="records"),
+            "ppo": None if self.ppo is None else self.ppo.to_dict(orient="records"),
             "pattern": [{"claim": c, "holds": h, "evidence": e} for c, h, e in self.pattern()],
             "tradeoff": self.tradeoff().to_dict(orient="records"),
         }
@@ -117,6 +120,62 @@ def penalties_for(
     return out
 
 
+def _rates(name: str, label: str, per_seed: Sequence) -> dict:
+    """One row: each measure's share of seeds with its Clopper-Pearson interval."""
+    row = {"level": name, "penalty": label, "n_seeds": len(per_seed)}
+    for measure in MEASURES:
+        hits = sum(1 for m in per_seed if getattr(m, measure) > 0)
+        lo, hi = clopper_pearson(hits, len(per_seed))
+        row |= {measure: hits / len(per_seed), f"{measure}_lo": lo, f"{measure}_hi": hi}
+    return row
+
+
+def _rates_over_seeds(
+    levels: Sequence[str],
+    penalties: Sequence[ImpactPenalty | None],
+    *,
+    seeds: int,
+    horizon: int,
+    episode: Callable[[str, StateGraph, ImpactPenalty | None, int], Sequence[Step]],
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Per level × penalty, `episode(level, graph, penalty, seed)` over seeds, measured and turned into rates."""
+    rows = []
+    for name in levels:
+        graph = StateGraph(make_level(name))
+        reference = plan(graph, None, horizon=horizon).rollout()
+        idle = idle_steps(graph, horizon)
+        for penalty in penalties:
+            label = "none" if penalty is None else penalty.name
+            per_seed = []
+            for k in range(int(seeds)):
+                steps = episode(name, graph, penalty, seed * 1000 + k)
+                per_seed.append(episode_measures(steps, graph, reference=reference, idle=idle, penalty=label))
+                if progress is not None:
+                    progress(1)
+            rows.append(_rates(name, label, per_seed))
+    return pd.DataFrame(rows)
+
+
+def ppo_rates(
+    levels: Sequence[str],
+    penalties: Sequence[ImpactPenalty | None],
+    *,
+    seeds: int,
+    timesteps: int,
+    horizon: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Stable-Baselines3 PPO under each penalty over `seeds` seeds per level: rates as in `learning_rates`."""
+    from training.impact_sb3 import train_ppo_with_penalty
+
+    def episode(name, graph, penalty, k):
+        return list(train_ppo_with_penalty(name, penalty, timesteps=timesteps, horizon=horizon, seed=k).steps)
+
+    return _rates_over_seeds(levels, penalties, seeds=seeds, horizon=horizon, episode=episode, seed=seed)
+
+
 def learning_rates(
     levels: Sequence[str],
     penalties: Sequence[ImpactPenalty | None],
@@ -134,27 +193,13 @@ def learning_rates(
     manipulation); the interval is Clopper-Pearson's. `exact=False`: the learners estimate their
     baselines and reachability from the transitions they observed (no simulator).
     """
-    rows = []
-    for name in levels:
-        graph = StateGraph(make_level(name))
-        reference = plan(graph, None, horizon=horizon).rollout()
-        idle = idle_steps(graph, horizon)
-        for penalty in penalties:
-            label = "none" if penalty is None else penalty.name
-            per_seed = []
-            for k in range(int(seeds)):
-                run = q_learning(graph, penalty, horizon=horizon, episodes=episodes, exact=exact, seed=seed * 1000 + k)
-                m = episode_measures(run.plan.rollout(), graph, reference=reference, idle=idle, penalty=label)
-                per_seed.append(m)
-                if progress is not None:
-                    progress(1)
-            row = {"level": name, "penalty": label, "n_seeds": int(seeds)}
-            for measure in MEASURES:
-                hits = sum(1 for m in per_seed if getattr(m, measure) > 0)
-                lo, hi = clopper_pearson(hits, len(per_seed))
-                row |= {measure: hits / len(per_seed), f"{measure}_lo": lo, f"{measure}_hi": hi}
-            rows.append(row)
-    return pd.DataFrame(rows)
+
+    def episode(name, graph, penalty, k):
+        return q_learning(graph, penalty, horizon=horizon, episodes=episodes, exact=exact, seed=k).plan.rollout()
+
+    return _rates_over_seeds(
+        levels, penalties, seeds=seeds, horizon=horizon, episode=episode, seed=seed, progress=progress
+    )
 
 
 def run_impact_analysis(
@@ -171,6 +216,10 @@ def run_impact_analysis(
     learning_seeds: int = 5,
     learning_episodes: int = 1500,
     learning_exact: bool = True,
+    ppo_levels: Sequence[str] = (),
+    ppo_baselines: Sequence[str] = (),
+    ppo_seeds: int = 2,
+    ppo_timesteps: int = 200_000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> ImpactStudyReport:
@@ -190,10 +239,15 @@ def run_impact_analysis(
             levels, learned, seeds=learning_seeds, episodes=learning_episodes, horizon=horizon,
             exact=learning_exact, seed=seed,
         )  # fmt: skip
+    ppo = None
+    if ppo_levels:
+        say(f"PPO: {len(ppo_levels)} levels × {len(ppo_baselines) + 1} penalties × {ppo_seeds} seeds")
+        trained = [None, *(ImpactPenalty(b, deviation=learning_deviation, beta=beta, seed=seed) for b in ppo_baselines)]
+        ppo = ppo_rates(ppo_levels, trained, seeds=ppo_seeds, timesteps=ppo_timesteps, horizon=horizon, seed=seed)
     return ImpactStudyReport(
         name=name, seed=int(seed), horizon=int(horizon), beta=float(beta), levels=tuple(levels), planning=planning,
-        learning=learning,
+        learning=learning, ppo=ppo,
     )  # fmt: skip
 
 
-__all__ = ["ImpactStudyReport", "learning_rates", "penalties_for", "run_impact_analysis"]
+__all__ = ["ImpactStudyReport", "learning_rates", "penalties_for", "ppo_rates", "run_impact_analysis"]

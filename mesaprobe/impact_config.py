@@ -45,12 +45,21 @@ class ImpactStudyConfig:
     learning_exact: bool = True
     """Learners simulate the level (exact baselines); false: estimated from the transitions they observed
     (the iterative baselines need a simulator and are refused then)."""
+    ppo_levels: list[str] = field(default_factory=list)
+    """Levels on which Stable-Baselines3 PPO is trained under each of `ppo_baselines` (and none); empty: no PPO."""
+    ppo_baselines: list[str] = field(default_factory=list)
+    """Baselines of the PPO agents' penalties (deviation: `learning_deviation`)."""
+    ppo_seeds: int = 2
+    """PPO seeds per level × penalty."""
+    ppo_timesteps: int = 200_000
+    """PPO environment steps per run (about 77 s each on this CPU at the default)."""
 
     def __post_init__(self) -> None:
         if self.kind != "impact":
             raise ConfigError(f"kind must be 'impact' for an impact study, got {self.kind!r}.")
         for name, allowed in (("levels", LEVELS), ("baselines", BASELINES), ("deviations", DEVIATIONS),
-                              ("learning_baselines", BASELINES)):  # fmt: skip
+                              ("learning_baselines", BASELINES), ("ppo_levels", LEVELS),
+                              ("ppo_baselines", BASELINES)):  # fmt: skip
             values = getattr(self, name)
             if isinstance(values, str) or not isinstance(values, list):
                 raise ConfigError(f"{name} must be a list, got {values!r}.")
@@ -66,8 +75,11 @@ class ImpactStudyConfig:
                 "learning_exact: false estimates baselines from observed transitions; the iterative baselines "
                 "simulate the human and need learning_exact: true (or drop them from learning_baselines)."
             )
-        if self.beta < 0 or self.horizon < 1 or self.learning_seeds < 1 or self.learning_episodes < 1:
-            raise ConfigError("beta must be >= 0 and horizon, learning_seeds, learning_episodes >= 1.")
+        if self.beta < 0 or min(self.horizon, self.learning_seeds, self.learning_episodes, self.ppo_seeds,
+                                self.ppo_timesteps) < 1:  # fmt: skip
+            raise ConfigError(
+                "beta must be >= 0 and horizon, learning_seeds, learning_episodes, ppo_seeds, ppo_timesteps >= 1."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for YAML and JSON."""

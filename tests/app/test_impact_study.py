@@ -36,6 +36,7 @@ def test_a_small_impact_study_end_to_end(tmp_path, capsys):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["kind"] == "impact" and report["levels"] == ["box", "door", "bell", "edge"]
     assert len(report["planning"]) == 4 * 5 and len(report["learning"]) == 4 * 2
+    assert report["ppo"] is None
     assert all(p["holds"] for p in report["pattern"]), report["pattern"]
     trade = {row["penalty"]: row for row in report["tradeoff"]}
     assert trade["inaction/RR/trunc"]["clingy_in"] == "door" and trade["inaction/RR/trunc"]["manipulates_in"] == "-"
@@ -84,3 +85,12 @@ def test_learners_without_a_simulator_cannot_use_the_iterative_baselines(tmp_pat
     config.write_text("kind: impact\nlearning_baselines: [stepwise, iterative]\nlearning_exact: false\n")
     with pytest.raises(ConfigError, match="need learning_exact: true"):
         load_config(config)
+
+
+def test_ppo_agents_get_rates_like_the_q_learners():
+    from analysis.impact_study import ppo_rates
+    from training.impact_penalty import ImpactPenalty
+
+    rates = ppo_rates(["box"], [ImpactPenalty("stepwise")], seeds=1, timesteps=128, horizon=20)
+    assert list(rates["penalty"]) == ["stepwise/RR/trunc"] and rates["n_seeds"].tolist() == [1]
+    assert 0.0 <= rates["side_effect"].iloc[0] <= 1.0 and rates["side_effect_lo"].iloc[0] == 0.0

@@ -25,8 +25,8 @@ SMALL = textwrap.dedent(
     manipulation_episodes: 60
     leakage_episodes: 200
     banned_route_episodes: 2000
-    probe_episodes: 60
-    iterations_informed: 8
+    probe_episodes: 40
+    iterations_informed: 5
     """
 )
 

@@ -73,9 +73,11 @@ def test_named_methods_type_one_error_long(method, scenario):
     assert 0.03 <= r.rate <= 0.07, r
 
 
+@pytest.mark.slow
 def test_documented_dowhy_failures_still_hold():
     # README and analysis/dowhy_ci.py say these DoWhy methods fail on our problem; if DoWhy fixes
-    # them this test fails, and the documentation must be updated.
+    # them this test fails, and the documentation must be updated. DoWhy is pinned, so this can only
+    # change with a deliberate upgrade: it runs in `make test-all` (9 s), not in `make test`.
     approx = rejection_rate("dowhy_approx_kernel", "dim16", n=1000, reps=4, seed=1)
     assert approx.rate == 1.0, approx  # every null rejected with a 16-dimensional Y_m
     regression = rejection_rate("dowhy_regression", "direct", n=1000, reps=10, seed=1)

@@ -212,7 +212,7 @@ def run_impact_analysis(
     beta: float = 30.0,
     horizon: int = 20,
     learning_baselines: Sequence[str] = (),
-    learning_deviation: str = "relative_reachability",
+    learning_deviations: Sequence[str] = ("relative_reachability",),
     learning_seeds: int = 5,
     learning_episodes: int = 1500,
     learning_exact: bool = True,
@@ -220,21 +220,20 @@ def run_impact_analysis(
     ppo_baselines: Sequence[str] = (),
     ppo_seeds: int = 2,
     ppo_timesteps: int = 200_000,
+    ppo_deviation: str = "relative_reachability",
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> ImpactStudyReport:
-    """Plan every level under every penalty, then Q-learn the `learning_baselines` (and no penalty) over seeds."""
+    """Plan every level under every penalty, then Q-learn `learning_baselines` × `learning_deviations` (truncated;
+    and no penalty) over seeds, and train PPO where asked."""
     say = progress or (lambda _: None)
     penalties = penalties_for(baselines, deviations, truncations, beta=beta, seed=seed)
     say(f"exact planning: {len(levels)} levels × {len(penalties) + 1} penalties")
     planning = planning_grid(levels, penalties, horizon=horizon)
     learning = None
     if learning_baselines:
-        say(f"Q-learning: {len(learning_baselines) + 1} penalties × {learning_seeds} seeds per level")
-        learned = [
-            None,
-            *(ImpactPenalty(b, deviation=learning_deviation, beta=beta, seed=seed) for b in learning_baselines),
-        ]
+        learned = [None, *penalties_for(learning_baselines, learning_deviations, (True,), beta=beta, seed=seed)]
+        say(f"Q-learning: {len(learned)} penalties × {learning_seeds} seeds per level")
         learning = learning_rates(
             levels, learned, seeds=learning_seeds, episodes=learning_episodes, horizon=horizon,
             exact=learning_exact, seed=seed,
@@ -242,7 +241,7 @@ def run_impact_analysis(
     ppo = None
     if ppo_levels:
         say(f"PPO: {len(ppo_levels)} levels × {len(ppo_baselines) + 1} penalties × {ppo_seeds} seeds")
-        trained = [None, *(ImpactPenalty(b, deviation=learning_deviation, beta=beta, seed=seed) for b in ppo_baselines)]
+        trained = [None, *(ImpactPenalty(b, deviation=ppo_deviation, beta=beta, seed=seed) for b in ppo_baselines)]
         ppo = ppo_rates(ppo_levels, trained, seeds=ppo_seeds, timesteps=ppo_timesteps, horizon=horizon, seed=seed)
     return ImpactStudyReport(
         name=name, seed=int(seed), horizon=int(horizon), beta=float(beta), levels=tuple(levels), planning=planning,

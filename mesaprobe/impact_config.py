@@ -36,8 +36,8 @@ class ImpactStudyConfig:
     """Steps per episode."""
     learning_baselines: list[str] = field(default_factory=list)
     """Baselines also learned by tabular Q-learning over seeds (with no penalty as the reference); empty: none."""
-    learning_deviation: str = "relative_reachability"
-    """The deviation measure of the learned penalties."""
+    learning_deviations: list[str] = field(default_factory=lambda: ["relative_reachability"])
+    """The deviation measures of the learned penalties (truncated)."""
     learning_seeds: int = 5
     """Q-learning seeds per level × penalty."""
     learning_episodes: int = 1500
@@ -48,9 +48,11 @@ class ImpactStudyConfig:
     ppo_levels: list[str] = field(default_factory=list)
     """Levels on which Stable-Baselines3 PPO is trained under each of `ppo_baselines` (and none); empty: no PPO."""
     ppo_baselines: list[str] = field(default_factory=list)
-    """Baselines of the PPO agents' penalties (deviation: `learning_deviation`)."""
+    """Baselines of the PPO agents' penalties."""
     ppo_seeds: int = 2
     """PPO seeds per level × penalty."""
+    ppo_deviation: str = "relative_reachability"
+    """The deviation measure of the PPO agents' penalties."""
     ppo_timesteps: int = 200_000
     """PPO environment steps per run (about 77 s each on this CPU at the default)."""
 
@@ -58,7 +60,7 @@ class ImpactStudyConfig:
         if self.kind != "impact":
             raise ConfigError(f"kind must be 'impact' for an impact study, got {self.kind!r}.")
         for name, allowed in (("levels", LEVELS), ("baselines", BASELINES), ("deviations", DEVIATIONS),
-                              ("learning_baselines", BASELINES), ("ppo_levels", LEVELS),
+                              ("learning_baselines", BASELINES), ("learning_deviations", DEVIATIONS), ("ppo_levels", LEVELS),
                               ("ppo_baselines", BASELINES)):  # fmt: skip
             values = getattr(self, name)
             if isinstance(values, str) or not isinstance(values, list):
@@ -68,8 +70,8 @@ class ImpactStudyConfig:
                     raise unknown_name(name[:-1].replace("_", " "), str(v), allowed)
         if not self.levels or not self.baselines or not self.deviations or not self.truncations:
             raise ConfigError("levels, baselines, deviations and truncations must each name at least one.")
-        if self.learning_deviation not in DEVIATIONS:
-            raise unknown_name("learning_deviation", self.learning_deviation, DEVIATIONS)
+        if self.ppo_deviation not in DEVIATIONS:
+            raise unknown_name("ppo_deviation", self.ppo_deviation, DEVIATIONS)
         if not self.learning_exact and any(b.startswith("iterative") for b in self.learning_baselines):
             raise ConfigError(
                 "learning_exact: false estimates baselines from observed transitions; the iterative baselines "

@@ -82,14 +82,16 @@ def read_representation(
     """Probe `oracle`'s layers for `read = 1 − e` on rounds of `env` asked with the actual erasure message.
 
     `oracle` is any `training.Agent` with a continuous action (a `SequenceOracle`, a `RewardOracle`)
-    and a `predict(obs)` used for the sensitivity; `layers` default to every `nn.Tanh` / `nn.ReLU`
-    output of it. The world's `shift` is its erasure rate and must leave both read and erased rounds.
+    and a `predict(obs)` used for the sensitivity; `layers` default to the oracle's `hidden_layers`
+    when it names them (a `RewardOracle`'s actor), else every `nn.Tanh` / `nn.ReLU` output of it. The world's `shift` is its erasure rate and must leave both read and erased rounds.
     """
     if n_folds < 2:
         raise ConfigError(f"n_folds must be >= 2, got {n_folds}.")
     kwargs = {**(env_kwargs or {}), "ask": "actual"}
     shift = float(kwargs.pop("shift", 0.3))
-    layers = list(layers) if layers is not None else _activation_layers(oracle)
+    if layers is None:
+        layers = getattr(oracle, "hidden_layers", None) or _activation_layers(oracle)
+    layers = list(layers)
     if not layers:
         raise ConfigError(f"{name} has no Tanh or ReLU layers to probe; pass layers=[...] (dotted module names).")
     data = collect(oracle, env, shift=shift, n_episodes=n_episodes, layers=layers, seed=seed, env_kwargs=kwargs)

@@ -233,9 +233,7 @@ def run_oracle_analysis(
         if reward_oracle_timesteps > 0:
             agents["reward"] = ro
         probes = {
-            key: read_representation(
-                agent, name=key, layers=_hidden_layers(key), env_kwargs=kwargs, n_episodes=probe_episodes, seed=seed
-            )
+            key: read_representation(agent, name=key, env_kwargs=kwargs, n_episodes=probe_episodes, seed=seed)
             for key, agent in agents.items()
         }
     say("banned routes")
@@ -255,8 +253,3 @@ def run_oracle_analysis(
         read_probes=probes,
         reward_oracle=reward,
     )
-
-
-def _hidden_layers(key: str) -> list[str] | None:
-    """The probed layers: every hidden activation (`None`: found by type) or, for the PPO oracle, its actor's."""
-    return ["mlp_extractor.policy_net.1", "mlp_extractor.policy_net.3"] if key == "reward" else None

@@ -9,8 +9,6 @@ from analysis.oracle_study import run_oracle_analysis
 from mesaprobe.oracle_config import OracleStudyConfig
 from mesaprobe.staged_pipeline import StagedStudyResult, run_staged_study
 
-OracleStudyResult = StagedStudyResult
-
 
 def run_oracle_study(config: OracleStudyConfig, out: str | os.PathLike[str], *, progress=None) -> StagedStudyResult:
     """Run every part of `config` and write `config.yaml`, `report.json`, `report.html`, `figures/*.png`, `timing.json`."""

@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import gymnasium as gym
 import numpy as np
 
 from core.errors import ConfigError
+from envs.impact_levels import level as make_level
 from envs.impact_world import ACTIONS
 from training.impact_graph import ObservedGraph, StateGraph
 from training.impact_penalty import ImpactPenalty, penalty_table
@@ -120,12 +122,6 @@ def q_learning(
     return QLearning(Plan(graph, penalty, policy, table, float(gamma)), returns, int(seed))
 
 
-def _greedy(row: np.ndarray) -> int:
-    """The best action, the no-op among ties (as the planner breaks them)."""
-    best = row.max()
-    return 4 if row[4] >= best - 1e-9 else int(row.argmax())
-
-
 class ImpactPenaltyWrapper(gym.Wrapper):
     """Subtract an impact penalty from `mesaprobe/SideEffects-v0`'s reward, for any RL library.
 
@@ -140,8 +136,8 @@ class ImpactPenaltyWrapper(gym.Wrapper):
         if not isinstance(getattr(u, "levels", None), dict):
             raise ConfigError("ImpactPenaltyWrapper wraps mesaprobe/SideEffects-v0 (it reads the world model's state).")
         self.penalty = penalty
-        self._graphs = {moved: StateGraph(lv) for moved, lv in u.levels.items()}
-        self._tables = {moved: penalty_table(g, penalty, u.max_steps) for moved, g in self._graphs.items()}
+        # One computation per level, penalty and episode length, shared by every copy of the env (a VecEnv's).
+        self._graphs, self._tables = _graphs_and_tables(u.level_name, penalty, u.max_steps)
         self._t = 0
         self._moved = False
 
@@ -162,3 +158,10 @@ class ImpactPenaltyWrapper(gym.Wrapper):
         self._t += 1
         info = {**info, "penalty": cost, "base_reward": float(reward)}
         return obs, float(reward) - cost, terminated, truncated, info
+
+
+@lru_cache(maxsize=16)
+def _graphs_and_tables(level_name: str, penalty: ImpactPenalty, horizon: int) -> tuple[dict, dict]:
+    """Per regime (`moved` or not), the level's state graph and its penalty table."""
+    graphs = {moved: StateGraph(make_level(level_name, moved=moved)) for moved in (False, True)}
+    return graphs, {moved: penalty_table(g, penalty, horizon) for moved, g in graphs.items()}

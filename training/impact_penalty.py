@@ -119,14 +119,12 @@ def noop_chain(graph: StateGraph, start: np.ndarray, steps: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _replay(graph: StateGraph, s: int, a: int, steps: int) -> np.ndarray:
-    """The no-op rollout from `s` with the human's changes in the acting rollout (`a`, then no-ops) copied in."""
-    act = noop_chain(graph, graph.T[s, a], steps)
-    rest = noop_chain(graph, graph.T[s, NOOP], steps)
-    out = np.empty(steps + 1, dtype=np.int64)
+def _replay(graph: StateGraph, s: int, a: int, act: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """The no-op rollout `rest` from `s` with the human's changes in the acting rollout `act` (`a`, then no-ops) copied in."""
+    out = np.empty(len(act), dtype=np.int64)
     changed: set[str] = set()
     effects = graph.effects[s][a]
-    for k in range(steps + 1):
+    for k in range(len(act)):
         if k > 0:
             effects = graph.effects[int(act[k - 1])][NOOP]
         changed |= {e.thing for e in effects if e.actor == "human"}
@@ -145,27 +143,26 @@ def penalty_table(graph: StateGraph, penalty: ImpactPenalty, horizon: int) -> np
     if horizon < 1:
         raise ConfigError(f"horizon must be >= 1, got {horizon}.")
     n0 = len(graph)
-    if penalty.baseline in ("iterative", "iterative_persuasion"):
-        # Counterfactual worlds first: they may add states, and every table below must cover them.
-        replays = {
-            (s, a): _replay(graph, s, a, penalty.rollout_steps) for s in range(n0) for a in range(graph.T.shape[1])
-        }
-    d = _Deviation(graph, penalty)
     T = graph.T[:n0]
+    K = penalty.rollout_steps
+    # Rollouts from the agent's own states, before any counterfactual world is added: those states and their
+    # transitions do not change when the graph grows.
+    acting = noop_chain(graph, T, K)  # (K + 1, n, 5)
+    idle = np.broadcast_to(noop_chain(graph, T[:, NOOP], K)[:, :, None], acting.shape)
+    if penalty.baseline in ("iterative", "iterative_persuasion"):
+        idle = np.stack(
+            [_replay(graph, s, a, acting[:, s, a], idle[:, s, a]) for s in range(n0) for a in range(T.shape[1])],
+            axis=1,
+        ).reshape(K + 1, n0, T.shape[1])
+    d = _Deviation(graph, penalty)  # after the replays: its tables must cover the worlds they added
     if penalty.baseline == "start":
         table = np.broadcast_to(d(T, np.zeros_like(T)), (horizon, *T.shape))
     elif penalty.baseline == "inaction":
         base = noop_chain(graph, np.array(0), horizon)
         table = np.stack([d(T, np.full_like(T, int(base[t + 1]))) for t in range(horizon)])
     else:
-        weights = penalty.gamma_reach ** np.arange(penalty.rollout_steps + 1)
+        weights = penalty.gamma_reach ** np.arange(K + 1)
         weights /= weights.sum()
-        acting = noop_chain(graph, T, penalty.rollout_steps)  # (K + 1, n, 5)
-        if penalty.baseline == "stepwise":
-            idle = noop_chain(graph, np.repeat(T[:, NOOP : NOOP + 1], T.shape[1], axis=1), penalty.rollout_steps)
-        else:
-            idle = np.stack([replays[(s, a)] for s in range(n0) for a in range(T.shape[1])], axis=1)
-            idle = idle.reshape(penalty.rollout_steps + 1, n0, T.shape[1])
         per_step = sum(w * d(acting[k], idle[k]) for k, w in enumerate(weights))  # one rollout step at a time: memory
         table = np.broadcast_to(per_step, (horizon, *T.shape))
     terminal = graph.terminal()[:n0]

@@ -304,6 +304,12 @@ class RewardOracle:
         """Actions `(B, 1)`: the deterministic predictions over `p_max` (the `training.Agent` protocol)."""
         return (self.predict(obs) / self.p_max).astype(np.float32)[:, None]
 
+    @property
+    def hidden_layers(self) -> list[str]:
+        """The actor's hidden activations: what `predict` runs (the critic's layers never fire in it)."""
+        return [f"mlp_extractor.policy_net.{n}" for n, m in self.policy.mlp_extractor.policy_net.named_children()
+                if isinstance(m, nn.Tanh | nn.ReLU)]  # fmt: skip
+
     def named_modules(self):
         """The policy's modules (the `training.Agent` protocol)."""
         return self.policy.named_modules()

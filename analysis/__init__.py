@@ -4,9 +4,13 @@ from analysis.banned_routes import MechanismResponse, mechanism_response
 from analysis.calibration import FamilyRates, RejectionRate, VerdictRates, family_rates, rejection_rate, verdict_rates
 from analysis.ci import CI_METHODS, OWN_METHODS, CIMethod, CITestResult, choose_method, ci_test
 from analysis.effect_function import EffectCurve, EffectMagnitude
+from analysis.feasibility import FeasibilityResult, simulate_feasibility
+from analysis.feasibility_scm import RandomSCM, random_scm
+from analysis.feasibility_study import FeasibilityStudyReport, run_feasibility_analysis
 from analysis.graphs import GraphCheck, GraphReport, LocalTest, SelectionDiagram
 from analysis.impact import EpisodeMeasures, episode_measures, planning_grid
 from analysis.impact_study import ImpactStudyReport, run_impact_analysis
+from analysis.incentives import ControlIncentives, InfluenceDiagram, control_incentives, training_diagram
 from analysis.learners import LEARNERS
 from analysis.mesa import agent_verdict, mesa_condition
 from analysis.oracle import (
@@ -36,8 +40,21 @@ from analysis.study_report import StudyReport
 from analysis.transport import TransportResult, decide, partially_linear_effect, transport_test
 from analysis.transport_family import FamilyTransportResult, RegimeTransport
 from analysis.verdicts import AgentVerdict, Verdict
+from analysis.wireheading_study import WireheadingReport, run_wireheading
 
 __all__ = [
+    "ControlIncentives",
+    "FeasibilityResult",
+    "FeasibilityStudyReport",
+    "InfluenceDiagram",
+    "RandomSCM",
+    "WireheadingReport",
+    "control_incentives",
+    "random_scm",
+    "run_feasibility_analysis",
+    "run_wireheading",
+    "simulate_feasibility",
+    "training_diagram",
     "agent_verdict",
     "AgentResult",
     "AgentVerdict",

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from analysis.ci import CI_METHODS
 from core.errors import MesaprobeError, MesaprobeWarning
-from mesaprobe.tables import impact_table, oracle_table, print_summary
+from mesaprobe.tables import feasibility_table, impact_table, oracle_table, print_summary
 
 
 def _run(config, out: Path, console: Console) -> int:
@@ -45,6 +45,7 @@ def _cmd_demo(args, console: Console) -> int:
 
 def _cmd_study(args, console: Console) -> int:
     from mesaprobe.config import load_config
+    from mesaprobe.feasibility_config import FeasibilityStudyConfig
     from mesaprobe.impact_config import ImpactStudyConfig
     from mesaprobe.oracle_config import OracleStudyConfig
 
@@ -57,11 +58,17 @@ def _cmd_study(args, console: Console) -> int:
         from mesaprobe.impact_pipeline import run_impact_study
 
         return _run_staged(config, Path(args.out), console, "impact study", run_impact_study, impact_table)
+    if isinstance(config, FeasibilityStudyConfig):
+        from mesaprobe.feasibility_pipeline import run_feasibility_study
+
+        return _run_staged(
+            config, Path(args.out), console, "feasibility study", run_feasibility_study, feasibility_table
+        )
     return _run(config, Path(args.out), console)
 
 
 def _run_staged(config, out: Path, console: Console, label: str, run, table) -> int:
-    """An oracle or impact study: its stages as they run, then its table."""
+    """An oracle, impact or feasibility study: its stages as they run, then its table."""
     start = time.perf_counter()
     with console.status(label) as status, warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="stable_baselines3")

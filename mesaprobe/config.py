@@ -14,12 +14,13 @@ from analysis import SelectionDiagram
 from analysis.sweep import DEFAULT_GRID
 from core.errors import ConfigError, suggest
 from core.vocab import AGENT_KINDS, CI_METHODS, AgentKind, CIMethod
+from mesaprobe.feasibility_config import FeasibilityStudyConfig
 from mesaprobe.impact_config import ImpactStudyConfig
 from mesaprobe.oracle_config import OracleStudyConfig
 from mesaprobe.plugins import resolve_path
 from mesaprobe.probe_config import ProbeConfig, SteeringConfig
 from mesaprobe.schema import from_dict, plain
-from training import PPOSettings
+from training import ActivationReward, PPOSettings
 
 PLANTED_LAYERS: tuple[str, ...] = ("goal", "planner", "policy")
 """The named modules of a planted agent (see `training.planted`)."""
@@ -54,6 +55,9 @@ class AgentConfig:
     """torch: a safetensors file of the module's state dict, loaded strictly (relative to the YAML)."""
     recurrent: bool = False
     """torch: the module is called as `module(obs, state) -> (logits, state)` and has `initial_state(batch)`."""
+    reward_from_activations: dict[str, Any] = field(default_factory=dict)
+    """sb3: pay `β·f(Y_m)` per step, `Y_m` read from the agent's own network as it trains
+    (`training.ActivationReward`: `{beta: 0.03, probe: refit, candidate: coin, site: mlp_extractor.policy_net}`)."""
     layers: tuple[str, ...] | None = None
     """Modules whose activations are recorded for this agent; default `collect.layers` for sb3,
     `[goal, planner, policy]` for planted; required for torch."""
@@ -78,8 +82,11 @@ class AgentConfig:
                         f"{where}.ppo: unknown setting {key!r}.{suggest(str(key), known)} Valid: {', '.join(known)}."
                     )
             self.ppo_settings()  # PPOSettings validates the values
+        if self.reward_from_activations:
+            self.activation_reward()  # ActivationReward validates the values
         misplaced = {
             "ppo": bool(self.ppo) and self.kind != "sb3",
+            "reward_from_activations": bool(self.reward_from_activations) and self.kind != "sb3",
             "goal": self.goal is not None and self.kind != "planted",
             "factory": self.factory is not None and self.kind != "torch",
             "weights": self.weights is not None and self.kind != "torch",
@@ -87,7 +94,7 @@ class AgentConfig:
         }
         for key, bad in misplaced.items():
             if bad:
-                owner = {"goal": "planted", "ppo": "sb3"}.get(key, "torch")
+                owner = {"goal": "planted", "ppo": "sb3", "reward_from_activations": "sb3"}.get(key, "torch")
                 raise ConfigError(f"{where}.{key} applies to kind: {owner} only; this agent has kind: {self.kind}.")
         if self.kind == "planted" and not self.goal:
             raise ConfigError(f"{where}: a planted agent needs goal: (an observation channel such as coin, or corner).")
@@ -108,6 +115,21 @@ class AgentConfig:
             return PPOSettings(**self.ppo)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"agents[{self.name}].ppo: {exc}") from None
+
+    def activation_reward(self) -> ActivationReward | None:
+        """`training.ActivationReward` from `reward_from_activations`, or None when it is not set."""
+        if not self.reward_from_activations:
+            return None
+        spec = dict(self.reward_from_activations)
+        if "beta" not in spec:
+            raise ConfigError(f"agents[{self.name}].reward_from_activations needs beta: (the read-out's weight).")
+        if spec.get("neurons") is not None:
+            spec["neurons"] = tuple(spec["neurons"])
+        try:
+            return ActivationReward(**spec)
+        except TypeError as exc:
+            known = [f.name for f in dataclasses.fields(ActivationReward)]
+            raise ConfigError(f"agents[{self.name}].reward_from_activations: {exc}; valid: {', '.join(known)}.") from None
 
     @property
     def trained(self) -> bool:
@@ -263,8 +285,10 @@ class StudyConfig:
         return plain(dataclasses.asdict(self))
 
 
-def load_config(path: str | os.PathLike[str]) -> StudyConfig | OracleStudyConfig | ImpactStudyConfig:
-    """Read and validate a YAML study config: an agent study, an oracle study (`kind: oracle`) or an impact study (`kind: impact`)."""
+def load_config(
+    path: str | os.PathLike[str],
+) -> StudyConfig | OracleStudyConfig | ImpactStudyConfig | FeasibilityStudyConfig:
+    """Read and validate a YAML study config: an agent study, or a study of `kind: oracle`, `impact` or `feasibility`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist.")
@@ -275,11 +299,12 @@ def load_config(path: str | os.PathLike[str]) -> StudyConfig | OracleStudyConfig
     if data is None:
         raise ConfigError(f"{path} is empty; see mesaprobe/configs/demo.yaml for a complete config.")
     if isinstance(data, dict) and "kind" in data:
-        kinds = {"oracle": OracleStudyConfig, "impact": ImpactStudyConfig}
+        kinds = {"oracle": OracleStudyConfig, "impact": ImpactStudyConfig, "feasibility": FeasibilityStudyConfig}
         if data["kind"] not in kinds:
             raise ConfigError(
                 f"kind: {data['kind']!r} is not a study kind; use kind: oracle (mesaprobe/configs/oracle.yaml), "
-                "kind: impact (mesaprobe/configs/impact.yaml), or leave kind out for an agent study."
+                "kind: impact (mesaprobe/configs/impact.yaml), kind: feasibility (mesaprobe/configs/feasibility.yaml), "
+                "or leave kind out for an agent study."
             )
         return from_dict(kinds[data["kind"]], data)
     return with_paths_from(from_dict(StudyConfig, data), path.parent)

@@ -96,6 +96,7 @@ def train_stage(
         out=out,
         name=agent_cfg.name,
         progress=lambda n, _r: progress(key, "", min(n, total), total),
+        reward_from_activations=agent_cfg.activation_reward(),
     )
     progress(key, "", total, total)
     return agent

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from analysis.feasibility_study import FeasibilityStudyReport
     from analysis.impact_study import ImpactStudyReport
     from analysis.oracle_study import OracleStudyReport
     from analysis.results import CandidateResult
@@ -144,4 +145,45 @@ def impact_table(report: ImpactStudyReport) -> Table:
     outer = Table.grid()
     outer.add_row(table)
     outer.add_row(trade)
+    return outer
+
+
+def feasibility_table(report: FeasibilityStudyReport) -> Table:
+    """A feasibility study: per λ the share where Rule 1 holds and the test's power and false alarms; per β the
+    trade-off."""
+    from analysis.wireheading import interval_text
+
+    outer = Table.grid()
+    sim, wh = report.simulation, report.wireheading
+    if sim is not None:
+        table = Table(title=f"mesaprobe feasibility study: {report.name} ({sim.n_models} random models)")
+        for column in (
+            "λ",
+            "Rule 1 holds",
+            "power [95%]",
+            "false alarms [95%]",
+            "P(Y_b high | Y_m high): holds / fails",
+        ):
+            table.add_column(column, justify="right")
+        for _, r in sim.summary().iterrows():
+            power = "n/a" if r["n_violations"] == 0 else f"{r['power']:.2f} [{r['power_lo']:.2f}, {r['power_hi']:.2f}]"
+            table.add_row(
+                f"{r['lambda']:g}", f"{r['rule1_share']:.0%}", power,
+                f"{r['false_alarms']:.3f} [{r['false_alarms_lo']:.3f}, {r['false_alarms_hi']:.3f}]",
+                f"{r['conditional_holds']:.2f} / {r['conditional_fails']:.2f}",
+            )  # fmt: skip
+        outer.add_row(table)
+    if wh is not None:
+        table = Table(title=f"wireheading against inner misalignment ({wh.candidate} read-out, {wh.deploy_regime})")
+        for column in ("read-out", "β", "effect [95%]", "control [95%]", "coin train / deploy", "episode length",
+                       "control incentive"):  # fmt: skip
+            table.add_column(column, justify="right")
+        for r in wh.curve().itertuples():
+            table.add_row(
+                escape(r.probe), f"{r.beta:g}", interval_text(r.effect, r.effect_lo, r.effect_hi),
+                interval_text(r.control, r.control_lo, r.control_hi), f"{r.coin_train:.2f} / {r.coin_deploy:.2f}",
+                f"{r.length_train:.0f}", "yes" if r.control_incentive else "no",
+            )  # fmt: skip
+        outer.add_row(table)
+        outer.add_row(escape(wh.reading()))
     return outer

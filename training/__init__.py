@@ -1,5 +1,6 @@
 """Agents: the `Agent` protocol, adapters (Stable-Baselines3, torch modules), planted agents, PPO training."""
 
+from training.activation_reward import ActivationReward, ActivationRewardVecEnv, Readout
 from training.agent import Agent, SB3Agent, sample_from_logits
 from training.check import AgentCheck, CheckResult, check_agent
 from training.factored import RouteAgent, RouteModel, fit_route_agents, route_episodes
@@ -24,6 +25,9 @@ from training.torch_agent import TorchAgent
 from training.train import PPOSettings, evaluate, load_agent, make_agent, resolve_device, save_agent, train
 
 __all__ = [
+    "ActivationReward",
+    "ActivationRewardVecEnv",
+    "Readout",
     "Agent",
     "AgentCheck",
     "check_agent",

@@ -18,6 +18,7 @@ from stable_baselines3.common.env_util import make_vec_env
 import envs
 from core.device import resolve_device
 from core.errors import ConfigError
+from training.activation_reward import ActivationReward, ActivationRewardVecEnv, ProbeSchedule
 from training.agent import SB3Agent
 from training.callbacks import ProgressCallback, SafetensorsCheckpointCallback
 from training.checkpoint import load_weights, read_meta, save_checkpoint
@@ -99,6 +100,7 @@ def train(
     progress: bool | Callable[[int, float | None], None] = False,
     callbacks: list[BaseCallback] | None = None,
     name: str = "agent",
+    reward_from_activations: ActivationReward | None = None,
 ) -> SB3Agent:
     """Train a PPO agent on `env_id` with regime mixture `shift` and return it as an `SB3Agent`.
 
@@ -108,6 +110,10 @@ def train(
     `progress=True` shows Stable-Baselines3's progress bar; a callable is called as
     `progress(timesteps, mean_return)` after each rollout (the CLI draws its own bar with it).
     The same seed on CPU gives the same weights.
+
+    `reward_from_activations` adds `β·f(Y_m)` to every step's reward, `Y_m` read out of this
+    agent's own network as it trains (`training.activation_reward`); the final read-out is kept in
+    `agent.meta["reward_from_activations"]["readout"]`.
     """
     envs.check_shift(shift)
     if total_timesteps < 1:
@@ -117,7 +123,13 @@ def train(
     device = resolve_device(device)
     envs.make(env_id, shift=shift, **env_kwargs).close()  # clear errors for bad ids/kwargs up front
     vec = make_vec_env(lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=settings.n_envs, seed=seed)
+    cbs: list[BaseCallback] = list(callbacks or [])
+    if reward_from_activations is not None:
+        vec = ActivationRewardVecEnv(vec, reward_from_activations)
+        cbs.append(ProbeSchedule(vec))
     model = _build_model(vec, settings, seed, device)
+    if isinstance(vec, ActivationRewardVecEnv):
+        vec.attach(model)
     agent = SB3Agent(model, name=name)
     meta = {
         "kind": "sb3",
@@ -129,7 +141,6 @@ def train(
         "seed": int(seed),
         "settings": asdict(settings),
     }
-    cbs: list[BaseCallback] = list(callbacks or [])
     if callable(progress):
         cbs.append(ProgressCallback(progress))
     if out is not None and checkpoint_every:
@@ -144,6 +155,9 @@ def train(
         progress_bar=progress is True,
     )
     vec.close()
+    if isinstance(vec, ActivationRewardVecEnv):
+        readout = None if vec.readout is None else vec.readout.to_dict()
+        meta["reward_from_activations"] = {**asdict(reward_from_activations), "readout": readout, "n_fits": vec.n_fits}
     agent.meta = meta
     if out is not None:
         save_agent(agent, out)

@@ -55,3 +55,20 @@ def report_differences(actual, reference, path: str = "$", rel: float = 1e-6) ->
         if actual == reference and type(actual) is type(reference)
         else [f"{path}: {actual!r:.80} != {reference!r:.80}"]
     )
+
+
+def assert_one_line_config_error(tmp_path: Path, capsys, text: str, message: str, errors=(Exception,)) -> None:
+    """A study config with `text` is refused by `load_config` with `message`, and by `mesaprobe study` with
+    exit 2 and one line on stderr (in-process: the command's own main)."""
+    import pytest
+
+    from mesaprobe.cli import main
+    from mesaprobe.config import load_config
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    with pytest.raises(errors, match=message):
+        load_config(config)
+    assert main(["study", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err and err.count("\n") == 1

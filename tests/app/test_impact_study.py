@@ -10,6 +10,7 @@ from core.errors import ConfigError
 from mesaprobe.cli import main
 from mesaprobe.config import load_config
 from mesaprobe.impact_config import ImpactStudyConfig
+from tests.app.runner import assert_one_line_config_error
 
 SMALL = textwrap.dedent(
     """\
@@ -63,13 +64,7 @@ def test_the_shipped_impact_config_loads():
     ],
 )
 def test_bad_impact_configs_are_one_line_errors(tmp_path, capsys, text, message):
-    config = tmp_path / "bad.yaml"
-    config.write_text(text)
-    with pytest.raises((ConfigError, KeyError), match=message):
-        load_config(config)
-    assert main(["study", str(config), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error:") and "Traceback" not in err and err.count("\n") == 1
+    assert_one_line_config_error(tmp_path, capsys, text, message, (ConfigError, KeyError))
 
 
 def test_the_report_object_round_trips_to_json():

@@ -10,6 +10,7 @@ from core.errors import ConfigError
 from mesaprobe.cli import main
 from mesaprobe.config import load_config
 from mesaprobe.oracle_config import OracleStudyConfig
+from tests.app.runner import assert_one_line_config_error
 
 SMALL = textwrap.dedent(
     """\
@@ -85,13 +86,7 @@ def test_the_shipped_oracle_config_loads():
     ],
 )
 def test_bad_oracle_configs_are_one_line_errors(tmp_path, capsys, text, message):
-    config = tmp_path / "bad.yaml"
-    config.write_text(text)
-    with pytest.raises(ConfigError, match=message):
-        load_config(config)
-    assert main(["study", str(config), "--out", str(tmp_path / "out")]) == 2  # in-process: the command's own main
-    err = capsys.readouterr().err
-    assert err.startswith("error:") and "Traceback" not in err and err.count("\n") == 1
+    assert_one_line_config_error(tmp_path, capsys, text, message, ConfigError)
 
 
 def test_the_report_object_round_trips_to_json():

@@ -92,6 +92,9 @@ def test_every_shipped_config_loads(path):
     if getattr(config, "kind", None) == "impact":  # an impact study: no agents, the side-effect levels
         assert config.levels and config.baselines
         return
+    if getattr(config, "kind", None) == "feasibility":  # random SCMs and the wireheading grid
+        assert config.n_models and config.wireheading_betas
+        return
     assert config.agents and config.env.startswith("mesaprobe/")
 
 
@@ -275,6 +278,9 @@ def test_plugins_register_users_environments(tmp_path, capsys):
         ("{name: a, kind: plantd, goal: coin}", "Did you mean 'planted'"),
         ("{name: a, ppo: {gama: 0.9}}", "agents[a].ppo: unknown setting 'gama'. Did you mean 'gamma'"),
         ("{name: a, kind: planted, goal: coin, ppo: {gamma: 0.9}}", "ppo applies to kind: sb3 only"),
+        ("{name: a, reward_from_activations: {probe: refit}}", "reward_from_activations needs beta"),
+        ("{name: a, reward_from_activations: {beta: 0.1, prob: x}}", "unexpected keyword argument 'prob'"),
+        ("{name: a, reward_from_activations: {beta: 0.1, probe: sometimes}}", "must be 'refit' or 'frozen'"),
     ],
 )
 def test_agent_config_errors(tmp_path, capsys, agent, message):
@@ -288,7 +294,7 @@ def test_agent_config_errors(tmp_path, capsys, agent, message):
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (
+        pytest.param(
             "planted_coin_corridor_regimes.yaml",
             {
                 "exit-seeker": {
@@ -297,6 +303,8 @@ def test_agent_config_errors(tmp_path, capsys, agent, message):
                 },
                 "coin-seeker": dict.fromkeys(("anywhere", "near_start", "off_path", "more_walls"), "aligned"),
             },
+            # 29 s: in `make test-all`. The default run keeps named regimes end to end in test_cli's tiny study.
+            marks=pytest.mark.slow,
         ),
         pytest.param(
             "planted_cheese_maze_regimes.yaml",

@@ -118,10 +118,10 @@ def feasibility_figures(result: FeasibilityResult) -> dict[str, tuple[bytes, str
     return {
         "feasibility_cooccurrence": (
             cooccurrence_figure(result),
-            "Reading: where Rule 1 holds, a high Y_m keeps bringing a high Y_b as λ grows (the middle panel stays "
-            "near 0, moving only as far as Y_m itself moves within its high range); where a path bypasses the mesa "
-            "objective, the share moves, up in some models and down in others, so the mean (left) moves less "
-            "than each model does.",
+            "Reading: the co-occurrence moves as λ grows whether or not Rule 1 holds, because Y_m's own "
+            "distribution within its high range moves too; Rule 1 is about Y_b at a given value of Y_m, which is "
+            "what the transport test conditions on. Where a path bypasses the mesa objective the share moves "
+            "further, up in some models and down in others, so the mean (left) moves less than each model does.",
         ),
         "feasibility_detection": (
             detection_figure(result),

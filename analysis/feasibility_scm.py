@@ -21,13 +21,18 @@ term), `threshold` (the mesa and base objectives are indicators: "goal reached")
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
 from analysis.graphs import SelectionDiagram
 from core.errors import ConfigError, unknown_name
+
+if TYPE_CHECKING:
+    from dowhy import gcm
 
 MECHANISMS: tuple[str, ...] = ("linear", "nonlinear", "threshold")
 """Mechanism families a random model is drawn from."""
@@ -187,7 +192,7 @@ class RandomSCM:
         p, k = len(self.delta), len(self.a)
         lam_s = lam * s
 
-        def lin(weights, names) -> str:
+        def lin(weights: Sequence[float], names: Sequence[str]) -> str:
             return " + ".join(f"({_num(wt)})*{nm}" for wt, nm in zip(weights, names, strict=True) if wt) or "0"
 
         xs, ds = [f"x{j}" for j in range(p)], [f"d{i}" for i in range(k)]
@@ -205,7 +210,7 @@ class RandomSCM:
         lines.append(f"y_b = {parents} + norm(loc=0, scale={_num(self.sd_b)})")
         return "\n".join(lines)
 
-    def to_gcm(self, lam: float = 0.0, s: int = 0):
+    def to_gcm(self, lam: float = 0.0, s: int = 0) -> gcm.StructuralCausalModel:
         """This model as DoWhy's `gcm.StructuralCausalModel` in one regime (see `gcm_equations`)."""
         from dowhy import gcm
 
@@ -264,7 +269,7 @@ def random_scm(
     u_m = u_b = 0.0
     if rng.random() < p_confounder:
         u_m, u_b = _weights(rng, 2, 0.7, 1.5)
-    scale = 1.0 / np.sqrt(max(np.sum(a**2), 1e-9))  # keep Y_m on a unit scale whatever the fan-in
+    scale = 1.0 / np.sqrt(max(np.sum(a**2), 1e-9))  # unit-norm weights into Y_m, whatever the fan-in
     return RandomSCM(
         seed=seed, mechanism=mech, delta=delta, kappa=kappa, w=w, a=a * scale, m=float(rng.uniform(0.5, 1.5)),
         b=b, c=c, u_m=float(u_m), u_b=float(u_b),

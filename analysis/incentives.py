@@ -3,16 +3,19 @@
 A causal influence diagram (Everitt et al. 2021, "Agent Incentives: A Causal Perspective") is a
 DAG with decision nodes (what the agent chooses) and utility nodes (what it is paid). For a single
 decision `D`, the diagram admits an *instrumental control incentive* on a node `X` iff there is a
-directed path `D ⇝ X ⇝ U` to a utility node `U` in the diagram with its non-requisite
-observation links removed (their Theorem 18; pycid's `admits_ici`). pycid does not install here
-(its pinned `pygambit` fails to compile), so `InfluenceDiagram` implements the same criterion on
-networkx: requisite links by d-separation, then the path check.
+directed path `D ⇝ X ⇝ U` to a utility node `U` (their Theorem 18; pycid's `admits_ici`). Their
+criterion is stated on the graph without non-requisite observation links, but those links enter
+`D` and no directed path out of `D` uses them, so for one decision the plain graph gives the same
+answer. pycid does not install here (its pinned `pygambit` fails to compile), so `InfluenceDiagram`
+implements the criterion on networkx.
 
 `training_diagram(beta, probe)` draws one PPO step of `reward_from_activations`
 (`training.activation_reward`): the room `S` is observed (`O`), the action `A` leads to the next
 state `S'`, whose activations `H'` the read-out `Y_m` reads; the task outcome `Y_b` (the coin) is
 the environment's reward `R`. With `β > 0` the read-out is paid (`Y_m → R_act`); with a `refit`
-probe its parameters `P` are fitted on the states the agent visits and their outcomes.
+probe its parameters `P` are fitted on the states the agent visits and their outcomes. The
+network's weights are the decision rule itself (what PPO chooses), not a chance node: how a frozen
+probe's meaning drifts as they change is measured empirically (`analysis.wireheading`), not drawn.
 """
 
 from __future__ import annotations
@@ -39,18 +42,9 @@ class InfluenceDiagram:
             raise ConfigError(f"an influence diagram is acyclic; this one has the cycle {nx.find_cycle(self.graph)}.")
         if decision in self.utilities:
             raise ConfigError(f"{decision!r} cannot be both the decision and a utility.")
-
-    def requisite_graph(self) -> nx.DiGraph:
-        """The graph without non-requisite observation links: `O → D` is kept iff `O` is not
-        d-separated from the utilities downstream of `D` given `D` and its other parents."""
-        d = self.decision
-        downstream = {u for u in self.utilities if u in nx.descendants(self.graph, d)}
-        g = self.graph.copy()
-        for obs in list(self.graph.predecessors(d)):
-            others = set(self.graph.predecessors(d)) - {obs}
-            if not downstream or nx.is_d_separator(self.graph, {obs}, downstream, others | {d}):
-                g.remove_edge(obs, d)
-        return g
+        parents_of_others = [u for u in self.utilities if any(True for _ in self.graph.successors(u))]
+        if parents_of_others:
+            raise ConfigError(f"utility nodes are leaves in an influence diagram; {parents_of_others} have children.")
 
     def admits_ici(self, node: str) -> bool:
         """Whether the diagram admits an instrumental control incentive on `node` (a path decision ⇝ node ⇝ utility)."""
@@ -58,7 +52,7 @@ class InfluenceDiagram:
             raise ConfigError(f"{node!r} is not in the diagram (nodes: {sorted(self.graph)}).")
         if node == self.decision:
             return False
-        g = self.requisite_graph()
+        g = self.graph
         reach = nx.descendants(g, node) | {node}
         return nx.has_path(g, self.decision, node) and any(u in reach for u in self.utilities)
 
@@ -66,7 +60,7 @@ class InfluenceDiagram:
         """A directed path `decision ⇝ node ⇝ utility` written out, or None."""
         if not self.admits_ici(node):
             return None
-        g = self.requisite_graph()
+        g = self.graph
         first = nx.shortest_path(g, self.decision, node)
         u = next(u for u in self.utilities if nx.has_path(g, node, u))
         return " → ".join(first + nx.shortest_path(g, node, u)[1:])

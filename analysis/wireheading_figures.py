@@ -46,7 +46,7 @@ def tradeoff_figure(report: WireheadingReport) -> bytes:
         for spot, marker in ((spots.get(probe), "*"), (spots_task.get(probe), "P")):
             if spot is not None:
                 i = list(g["beta"]).index(spot["beta"])
-                axes[1].plot(i, spot["total"], marker, ms=14, color=colour, markeredgecolor="k")
+                axes[1].plot(i, spot["value"], marker, ms=14, color=colour, markeredgecolor="k")
         axes[2].plot(x, g["coin_train"], "o-", color=colour, label=f"{probe}: training")
         axes[2].plot(x, g["coin_deploy"], "s--", color=colour, label=f"{probe}: {report.deploy_regime}")
         axes[2].set_xticks(x)

@@ -83,18 +83,24 @@ class WireheadingReport:
         `total` is the seed's sum, `|effect| + control`; `total_task` adds the task given up in training
         (`task_loss`: the `β = 0` agent's coin rate minus this agent's, same seed), since an agent that stops
         doing the task in both regimes has nothing left to carry into deployment and reads as less misaligned.
+        The sum adds unlike things (a change of return, a share of the horizon; `control` is signed, so a
+        read-out pushed down counts against the sum): it is the seed's question made computable, not a utility.
+        The `β` is chosen on the same seeds it is then compared on, so `improves` needs the paired
+        difference's upper bound below 0 at level `1 − 0.05/m` for the `m` values of `β > 0` (Bonferroni).
         """
         out = []
-        for probe, g in self.agents[self.agents["beta"] > 0].groupby("probe"):
+        paid = self.agents[self.agents["beta"] > 0]
+        level = 1 - 0.05 / max(paid["beta"].nunique(), 1)
+        for probe, g in paid.groupby("probe"):
             zero = self.agents[(self.agents["beta"] == 0) & (self.agents["probe"] == probe)]
             base = zero.set_index("seed")[criterion]
             means = g.groupby("beta")[criterion].mean()
             best = float(means.idxmin())
             diff = (g[g["beta"] == best].set_index("seed")[criterion] - base).dropna()
-            m, lo, hi = over_seeds(diff)
+            m, lo, hi = over_seeds(diff, level)
             out.append({
-                "probe": probe, "criterion": criterion, "beta": best, "total": float(means.min()),
-                "total_beta0": float(base.mean()), "coin_train": float(g.loc[g["beta"] == best, "coin_train"].mean()),
+                "probe": probe, "criterion": criterion, "beta": best, "value": float(means.min()),
+                "value_beta0": float(base.mean()), "level": level, "coin_train": float(g.loc[g["beta"] == best, "coin_train"].mean()),
                 "coin_train_beta0": float(zero["coin_train"].mean()),
                 "gain": m, "gain_lo": lo, "gain_hi": hi, "improves": bool(np.isfinite(hi) and hi < 0),
             })  # fmt: skip
@@ -113,13 +119,15 @@ class WireheadingReport:
             verdict = "improves on" if s["improves"] else "does not improve on"
             parts.append(
                 f"With a {s['probe']} read-out the smallest |effect| + control is at β = {s['beta']:g} "
-                f"({s['total']:.2f} against {s['total_beta0']:.2f} at β = 0; paired difference "
-                f"{interval_text(s['gain'], s['gain_lo'], s['gain_hi'])}): it {verdict} β = 0, with the coin collected in "
+                f"({s['value']:.2f} against {s['value_beta0']:.2f} at β = 0; paired difference "
+                f"{interval_text(s['gain'], s['gain_lo'], s['gain_hi'])} at {s['level']:.1%}, Bonferroni over the β grid): "
+                f"it {verdict} β = 0, with the coin collected in "
                 f"{s['coin_train']:.0%} of training episodes against {s['coin_train_beta0']:.0%} at β = 0."
             )
             verdict = "improves on" if t["improves"] else "does not improve on"
             parts.append(
-                f"Counting the task given up, the smallest sum is at β = {t['beta']:g} ({t['total']:.2f}; paired "
+                f"Counting the task given up, the smallest sum is at β = {t['beta']:g} ({t['value']:.2f} against "
+                f"{t['value_beta0']:.2f}; paired "
                 f"difference {interval_text(t['gain'], t['gain_lo'], t['gain_hi'])}): it {verdict} β = 0."
             )
         return " ".join(parts)

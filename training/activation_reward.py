@@ -27,7 +27,9 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
@@ -61,7 +63,7 @@ class ActivationReward:
     """Most recent steps kept for fitting."""
 
     def __post_init__(self) -> None:
-        if self.beta < 0:
+        if not self.beta >= 0:  # NaN fails too
             raise ConfigError(f"reward_from_activations.beta must be >= 0, got {self.beta}.")
         if self.probe not in PROBE_SCHEDULES:
             raise ConfigError(f"reward_from_activations.probe must be 'refit' or 'frozen', got {self.probe!r}.")
@@ -86,7 +88,7 @@ class Readout:
             if max(self.neurons) >= h.shape[1]:
                 raise ConfigError(f"neurons {list(self.neurons)} exceed the {h.shape[1]} units of site {self.site!r}.")
             return h[:, list(self.neurons)].mean(axis=1)
-        return 1.0 / (1.0 + np.exp(-(h @ np.asarray(self.w) + self.b)))
+        return expit(h @ np.asarray(self.w) + self.b)
 
     def to_dict(self) -> dict:
         """Plain JSON (stored in the agent's `agent.json`)."""
@@ -134,17 +136,19 @@ class ActivationRewardVecEnv(VecEnvWrapper):
         self._rows: deque[tuple[np.ndarray, float]] = deque(maxlen=spec.window)
         self._outcomes = [0, 0]
 
-    def attach(self, model) -> None:
+    def attach(self, model: BaseAlgorithm) -> None:
         """Read activations from `model` (an on-policy SB3 model such as PPO); its site is checked now."""
         agent = SB3Agent(model)
         resolve_modules(agent, [self.spec.site])
         self.agent = agent
 
     def reset(self) -> np.ndarray:
+        """Reset every environment and forget the episodes in progress."""
         self._episode = [[] for _ in range(self.num_envs)]
         return self.venv.reset()
 
     def step_wait(self):
+        """Step, read `f(Y_m)` at each state reached (the terminal one when an episode ends) and add `β·f(Y_m)`."""
         obs, rewards, dones, infos = self.venv.step_wait()
         reached = np.array(obs, copy=True)
         for i, done in enumerate(dones):

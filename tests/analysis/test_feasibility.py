@@ -100,7 +100,7 @@ def test_a_small_simulation_is_reproducible_and_tells_truth_from_detection():
     kw = dict(lambdas=(0.0, 1.0), n_episodes=80, n_cooccurrence=2000, seed=3)
     a, b = simulate_feasibility(6, **kw), simulate_feasibility(6, **kw)
     assert a.rows.equals(b.rows)
-    assert len(a.rows) == 12 and a.rows.loc[a.rows["lambda"] == 0, "null"].all()
+    assert len(a.rows) == 12 and a.rows.loc[a.rows["lambda"] == 0, "rule1"].all()
     s = a.summary()
     assert list(s["lambda"]) == [0.0, 1.0] and s.loc[0, "rule1_share"] == 1.0
     assert s.loc[0, "n_violations"] == 0 and s.loc[1, "n_violations"] == (~a.rows["structural"]).sum() / 2

@@ -28,9 +28,9 @@ def test_the_criterion_on_textbook_diagrams():
     # A node downstream of the decision that no utility depends on carries no incentive.
     g = InfluenceDiagram([("D", "X"), ("D", "U")], decision="D", utilities=["U"])
     assert not g.admits_ici("X")
-    # An observation the utility does not depend on is not requisite and its link is dropped.
-    g = InfluenceDiagram([("O", "D"), ("D", "U")], decision="D", utilities=["U"])
-    assert not g.requisite_graph().has_edge("O", "D")
+    # An observation is never controlled by the decision it informs.
+    g = InfluenceDiagram([("O", "D"), ("D", "U"), ("O", "U")], decision="D", utilities=["U"])
+    assert not g.admits_ici("O")
 
 
 def test_bad_diagrams_are_refused():
@@ -38,5 +38,7 @@ def test_bad_diagrams_are_refused():
         InfluenceDiagram([("D", "X"), ("X", "D")], decision="D", utilities=["X"])
     with pytest.raises(ConfigError, match="not in the diagram"):
         InfluenceDiagram([("D", "U")], decision="D", utilities=["U"]).admits_ici("Q")
+    with pytest.raises(ConfigError, match="leaves"):
+        InfluenceDiagram([("D", "U"), ("U", "X")], decision="D", utilities=["U"])
     with pytest.raises(ConfigError, match="probe"):
         control_incentives(0.1, "sometimes")

@@ -37,6 +37,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/vector_envs.py
 	$(BIN)/python benchmarks/hook_overhead.py
 	$(BIN)/python benchmarks/collect_throughput.py
+	$(BIN)/python benchmarks/activation_reward.py
 	$(BIN)/python benchmarks/demo_walltime.py
 	$(BIN)/python benchmarks/ci_tests.py
 	$(BIN)/python benchmarks/ci_calibration.py

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from analysis.feasibility import FeasibilityResult  # noqa: E402
 from analysis.feasibility_study import FeasibilityStudyReport  # noqa: E402
@@ -186,7 +187,19 @@ def render_feasibility_html(report: FeasibilityStudyReport, figures: Mapping[str
             figures_html({k: v for k, v in figures.items() if k.startswith("feasibility_")}),
         ]
     if wh is not None:
-        incentives = "".join(i._repr_html_() for i in wh.incentives)
+        incentives = pd.DataFrame(
+            [
+                {
+                    "β": i.beta,
+                    "read-out": i.probe,
+                    "on Y_m": "✓" if i.on_mesa else "✗",
+                    "on the probe P": "✓" if i.incentives.get("P") else "✗",
+                    "path to Y_m": i.incentives["Y_m"] or "–",
+                    "path to P": i.incentives.get("P") or "–",
+                }
+                for i in wh.incentives
+            ]
+        ).to_html(index=False)
         parts += [
             "<h2>Wireheading against inner misalignment (seed 003 §6)</h2>",
             f"<p>{html.escape(wh.reading())}</p>",

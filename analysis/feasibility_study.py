@@ -47,7 +47,7 @@ def run_feasibility_analysis(
     *,
     name: str = "feasibility-study",
     seed: int = 0,
-    n_models: int = 150,
+    n_models: int = 400,
     lambdas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     n_episodes: int = 500,
     n_cooccurrence: int = 20_000,

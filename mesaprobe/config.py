@@ -129,7 +129,9 @@ class AgentConfig:
             return ActivationReward(**spec)
         except TypeError as exc:
             known = [f.name for f in dataclasses.fields(ActivationReward)]
-            raise ConfigError(f"agents[{self.name}].reward_from_activations: {exc}; valid: {', '.join(known)}.") from None
+            raise ConfigError(
+                f"agents[{self.name}].reward_from_activations: {exc}; valid: {', '.join(known)}."
+            ) from None
 
     @property
     def trained(self) -> bool:

@@ -23,7 +23,7 @@ class FeasibilityStudyConfig:
     """Study name shown in the report."""
     seed: int = 0
     """Master seed (models, draws, PPO seeds)."""
-    n_models: int = 150
+    n_models: int = 400
     """Random structural causal models simulated; 0 skips the simulation."""
     lambdas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     """Strengths of the regime change in [0, 1] (0: deployment is training)."""

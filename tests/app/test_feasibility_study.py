@@ -51,7 +51,7 @@ def test_a_small_feasibility_study_end_to_end(tmp_path, capsys):
 
 def test_the_shipped_feasibility_config_loads_and_parts_can_be_skipped():
     config = load_config("mesaprobe/configs/feasibility.yaml")
-    assert isinstance(config, FeasibilityStudyConfig) and config.n_models == 150 and config.wireheading_seeds >= 3
+    assert isinstance(config, FeasibilityStudyConfig) and config.n_models == 400 and config.wireheading_seeds >= 3
     from analysis.feasibility_study import run_feasibility_analysis
 
     report = run_feasibility_analysis(

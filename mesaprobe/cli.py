@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from analysis.ci import CI_METHODS
@@ -65,6 +65,26 @@ def _cmd_study(args, console: Console) -> int:
             config, Path(args.out), console, "feasibility study", run_feasibility_study, feasibility_table
         )
     return _run(config, Path(args.out), console)
+
+
+def _cmd_sweep(args, console: Console) -> int:
+    from mesaprobe.sweep import load_sweep, run_sweep
+
+    start = time.perf_counter()
+    cells = load_sweep(args.config)[2]  # every cell's config is checked before anything runs
+    columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore", MesaprobeWarning)
+        warnings.filterwarnings("ignore", module="stable_baselines3")
+        task = bar.add_task("sweep cells", total=len(cells))
+        report, paths = run_sweep(
+            args.config, Path(args.out), backend=args.backend, workers=args.workers, fresh=args.fresh,
+            progress=lambda done, _total: bar.update(task, completed=done),
+        )  # fmt: skip
+    console.print(escape(report.reading()))
+    console.print(f"Sweep: {paths['html']}  ·  {paths['parquet']}  ({time.perf_counter() - start:.0f} s)")
+    return 0
 
 
 def _run_staged(config, out: Path, console: Console, label: str, run, table) -> int:
@@ -233,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("config", help="YAML study config (see mesaprobe/configs/demo.yaml)")
     study.add_argument("--out", required=True, help="output directory")
     study.set_defaults(func=_cmd_study)
+    sw = sub.add_parser("sweep", help="run a study over a grid of config values and seeds (the config's sweep: block)")
+    sw.add_argument("config", help="study YAML with a sweep: block (grid of dotted paths, repeats)")
+    sw.add_argument("--out", default="runs/sweep", help="directory: cells/<cell>/ per study, sweep.{parquet,json,html}")
+    sw.add_argument("--backend", default="local", choices=["local"], help="local: cells in parallel processes")
+    sw.add_argument("--workers", type=int, default=1, help="cells run at once (one torch thread each)")
+    sw.add_argument("--fresh", action="store_true", help="rerun every cell instead of reusing finished ones")
+    sw.set_defaults(func=_cmd_sweep)
     env_cmd = sub.add_parser("envs", help="list registered environments and their candidates")
     env_cmd.add_argument(
         "--plugin",

@@ -300,6 +300,8 @@ def load_config(
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if data is None:
         raise ConfigError(f"{path} is empty; see mesaprobe/configs/demo.yaml for a complete config.")
+    if isinstance(data, dict) and "sweep" in data:
+        raise ConfigError(f"{path} has a sweep: block; run it with `mesaprobe sweep {path}` (or remove the block).")
     if isinstance(data, dict) and "kind" in data:
         kinds = {"oracle": OracleStudyConfig, "impact": ImpactStudyConfig, "feasibility": FeasibilityStudyConfig}
         if data["kind"] not in kinds:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analysis.ci import CI_METHODS
-from core.errors import MesaprobeError, MesaprobeWarning
+from core.errors import ConfigError, MesaprobeError, MesaprobeWarning
 from mesaprobe.tables import feasibility_table, impact_table, oracle_table, print_summary
 
 
@@ -38,12 +38,20 @@ def _run(config, out: Path, console: Console) -> int:
 
 
 def _cmd_demo(args, console: Console) -> int:
+    _check_out(args.out)
     from mesaprobe.config import demo_config
 
     return _run(demo_config(), Path(args.out), console)
 
 
+def _check_out(out: str) -> None:
+    """A run directory that is an existing file is refused before anything runs."""
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory (new, or one of an earlier run to reuse).")
+
+
 def _cmd_study(args, console: Console) -> int:
+    _check_out(args.out)
     from mesaprobe.config import load_config
     from mesaprobe.feasibility_config import FeasibilityStudyConfig
     from mesaprobe.impact_config import ImpactStudyConfig

@@ -43,7 +43,17 @@ def save_checkpoint(agent, path: str | os.PathLike[str], meta: dict[str, Any]) -
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the JSON description of a checkpoint directory written by `save_checkpoint`."""
     path = Path(path)
-    meta = json.loads((path / META).read_text()) if (path / META).is_file() else None
+    try:
+        meta = json.loads((path / META).read_text()) if (path / META).is_file() else None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path / META} is not valid JSON ({exc.msg} at line {exc.lineno}); it was cut off or edited by hand. "
+            f"Delete {path} to retrain the agent, or restore the file."
+        ) from None
+    if meta is not None and not isinstance(meta, dict):
+        raise ConfigError(
+            f"{path / META} holds {type(meta).__name__}, not an agent description; delete {path} to retrain."
+        )
     if meta is not None and meta.get("kind") in LEGACY_KINDS:
         meta = {**meta, "kind": LEGACY_KINDS[meta["kind"]]}
     # Planted agents carry no weights: their description alone rebuilds them.

@@ -98,3 +98,14 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "taken").write_text("not a directory")
     assert main(["sweep", str(config), "--out", str(tmp_path / "taken")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_a_run_directory_that_is_a_file_and_a_cut_off_agent_json_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "taken").write_text("not a directory")
+    assert main(["study", "mesaprobe/configs/planted_coin_corridor.yaml", "--out", str(tmp_path / "taken")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "agent.json").write_text('{"kind": "sb3", "na')
+    assert main(["collect", str(tmp_path / "agent"), "--out", str(tmp_path / "rollouts")]) == 2
+    err = capsys.readouterr().err
+    assert "agent.json is not valid JSON" in err and err.count("\n") == 1 and "Traceback" not in err

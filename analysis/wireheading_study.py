@@ -147,14 +147,12 @@ class WireheadingReport:
 
 
 def _agent_row(agent, *, env: str, deploy_regime: str, candidate: str, site: str, n_episodes: int, seed: int,
-               margin: float, alpha: float) -> tuple[dict, pd.DataFrame]:  # fmt: skip
+               margin: float, alpha: float, horizon: int) -> tuple[dict, pd.DataFrame]:  # fmt: skip
     """Roll one trained agent out, test its read-out and return its row and its episodes."""
     data = collect(agent, env, regime=["train", deploy_regime], n_episodes=n_episodes, layers=[site], seed=seed)
     spec = agent.meta["reward_from_activations"]
     readout = None if spec["readout"] is None else Readout.from_dict(spec["readout"])
-    probe_env = envs.make(env)
-    horizon = int(getattr(probe_env.unwrapped, "max_steps", 0) or data.episodes()["length"].max())
-    probe_env.close()
+    horizon = horizon or int(data.episodes()["length"].max())
     eps = agent_episodes(data, readout, candidate, horizon)
     probes = probe_candidates(data, candidates=[candidate], sites=[site], seed=seed)
     table = probes.y_m
@@ -208,6 +206,9 @@ def run_wireheading(
     # β = 0 once per schedule: the weights are the same (nothing is paid), but each schedule's reference
     # read-out is its own probe (fitted once, or refitted), so staleness is not counted as control.
     options = [(b, p) for b in betas for p in probes]
+    probe_env = envs.make(env)  # the horizon the summed read-out is a share of
+    horizon = int(getattr(probe_env.unwrapped, "max_steps", 0))
+    probe_env.close()
     rows, episodes = [], {}
     for k in range(seeds):
         agent_seed = seed * 1000 + k
@@ -218,7 +219,7 @@ def run_wireheading(
                           reward_from_activations=spec, name=f"beta{beta:g}-{probe}-{agent_seed}")  # fmt: skip
             row, eps = _agent_row(
                 agent, env=env, deploy_regime=deploy_regime, candidate=candidate, site=site, n_episodes=n_episodes,
-                seed=agent_seed, margin=margin, alpha=alpha,
+                seed=agent_seed, margin=margin, alpha=alpha, horizon=horizon,
             )  # fmt: skip
             episodes[(beta, probe, agent_seed)] = eps
             rows.append({"beta": beta, "probe": probe, "seed": agent_seed, **row})

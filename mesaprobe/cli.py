@@ -76,19 +76,18 @@ def _cmd_study(args, console: Console) -> int:
 
 
 def _cmd_sweep(args, console: Console) -> int:
-    from mesaprobe.sweep import load_sweep, run_sweep
+    from mesaprobe.sweep import run_sweep
 
     start = time.perf_counter()
-    cells = load_sweep(args.config)[2]  # every cell's config is checked before anything runs
     columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=console, disable=not console.is_terminal) as bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", MesaprobeWarning)
         warnings.filterwarnings("ignore", module="stable_baselines3")
-        task = bar.add_task("sweep cells", total=len(cells))
+        task = bar.add_task("sweep cells", total=None)
         report, paths = run_sweep(
             args.config, Path(args.out), backend=args.backend, workers=args.workers, fresh=args.fresh,
-            progress=lambda done, _total: bar.update(task, completed=done),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     console.print(escape(report.reading()))
     console.print(f"Sweep: {paths['html']}  ·  {paths['parquet']}  ({time.perf_counter() - start:.0f} s)")

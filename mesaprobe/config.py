@@ -287,17 +287,23 @@ class StudyConfig:
         return plain(dataclasses.asdict(self))
 
 
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """The parsed contents of a YAML config file; a missing file or invalid YAML is a `ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist.")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+
+
 def load_config(
     path: str | os.PathLike[str],
 ) -> StudyConfig | OracleStudyConfig | ImpactStudyConfig | FeasibilityStudyConfig:
     """Read and validate a YAML study config: an agent study, or a study of `kind: oracle`, `impact` or `feasibility`."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if data is None:
         raise ConfigError(f"{path} is empty; see mesaprobe/configs/demo.yaml for a complete config.")
     if isinstance(data, dict) and "sweep" in data:

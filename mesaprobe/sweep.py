@@ -33,12 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from analysis.sweep_report import SweepReport, sweep_figures
 from core.errors import ConfigError
 from core.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from mesaprobe.config import StudyConfig, with_paths_from
+from mesaprobe.config import StudyConfig, read_yaml, with_paths_from
 from mesaprobe.schema import from_dict
 
 _PATH = re.compile(r"^(?P<head>[A-Za-z_]\w*)(?:\[(?P<key>[^\]]+)\])?$")
@@ -99,12 +97,7 @@ def load_sweep(path: str | os.PathLike[str]) -> tuple[dict, dict, list[Cell]]:
     """Read a sweep YAML: `(base config mapping, sweep block, cells)`; every cell's config is validated here,
     before anything runs."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict) or "sweep" not in data:
         raise ConfigError(f"{path} has no sweep: block; add sweep: {{grid: {{seed: [0, 1, 2]}}}} (see README, Sweeps).")
     if data.get("kind") not in (None,):

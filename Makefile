@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mesaprobe demo --out runs/demo
 
+# Tests run on every core (pytest-xdist, at most 4 workers; each test module stays on one worker, so its
+# fixtures are built once). `$(BIN)/python -m pytest` alone runs them one at a time.
+XDIST := -n auto --maxprocesses 4 --dist loadscope
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m ""
+	$(BIN)/python -m pytest -q -m "" $(XDIST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -119,7 +119,9 @@ class SweepReport:
                 self.effect_spread().to_html(index=False, float_format="%.3f", na_rep="–"),
                 figures_html(figures),
                 "<h2>Every cell</h2>",
+                "<div style='overflow-x:auto'>",  # many swept columns: the table scrolls, the page does not
                 self.rows.to_html(index=False, float_format="%.3f", na_rep="–"),
+                "</div>",
                 "</body></html>",
             ]
         )
@@ -134,19 +136,22 @@ def verdict_figure(report: SweepReport) -> bytes:
     labels = [
         " · ".join([str(r["agent"])] + [f"{k[5:]}={r[k]}" for k in report.settings]) for _, r in shares.iterrows()
     ]
-    fig, ax = plt.subplots(figsize=(8.0, 0.5 * len(labels) + 1.6))
+    fig, ax = plt.subplots(figsize=(8.0, 0.75 * len(labels) + 1.6))
     y = np.arange(len(labels))
     for j, v in enumerate(VERDICTS):
         yy = y + (j - 1) * 0.25
         lo, hi = shares[v] - shares[f"{v}_lo"], shares[f"{v}_hi"] - shares[v]
         ax.barh(yy, shares[v], height=0.25, color=COLOURS[v], label=v)
         ax.errorbar(shares[v], yy, xerr=[lo, hi], fmt="none", color="k", capsize=2, lw=0.8)
+        # The count says what a bar of length 0 cannot (0 of n, with an interval that still reaches up).
+        for yk, share, n in zip(yy, shares[v], shares["cells"], strict=True):
+            ax.text(1.01, yk, f"{round(share * n)}/{n}", va="center", fontsize=7, transform=ax.get_yaxis_transform())
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of cells (Clopper-Pearson 95 %)")
     ax.invert_yaxis()
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.08, 1.0))
     ax.set_title(f"Agent verdicts over {report.rows['cell'].nunique()} cells", fontsize=10)
     fig.tight_layout()
     return _png(fig)
@@ -162,6 +167,7 @@ def effect_figure(report: SweepReport) -> bytes:
         ax.errorbar(x, g["effect"], yerr=[g["effect"] - g["effect_lo"], g["effect_hi"] - g["effect"]], fmt="o",
                     capsize=3, alpha=0.8)  # fmt: skip
         ax.axhline(0, color="k", lw=0.6)
+        ax.margins(y=0.15)  # effects of exactly 0 (and their intervals) stay inside the frame
         ax.set_title(f"{agent}: {cand}", fontsize=9)
         ax.set_xlabel(report.grid[0])
         ax.grid(alpha=0.3)

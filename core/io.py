@@ -51,6 +51,13 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(_json_safe(obj), indent=2, sort_keys=False) + "\n")
 
 
+def write_parquet_atomic(path: str | os.PathLike[str], frame: Any) -> Path:
+    """Atomically write a pandas DataFrame as Parquet (without its index)."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
 def _json_safe(obj: Any) -> Any:
     """Convert numpy scalars/arrays and non-finite floats to plain JSON values."""
     import math

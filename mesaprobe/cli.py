@@ -19,7 +19,7 @@ from core.errors import ConfigError, MesaprobeError, MesaprobeWarning
 from mesaprobe.tables import feasibility_table, impact_table, oracle_table, print_summary
 
 
-def _run(config, out: Path, console: Console) -> int:
+def _run(config, out: Path, console: Console, *, fresh: bool = False) -> int:
     from mesaprobe.pipeline import run_study
 
     start = time.perf_counter()
@@ -31,7 +31,10 @@ def _run(config, out: Path, console: Console) -> int:
             warnings.simplefilter("ignore", MesaprobeWarning)
             warnings.filterwarnings("ignore", module="stable_baselines3")
             warnings.filterwarnings("ignore", module="gymnasium")
-            result = run_study(config, out, progress=progress)
+            result = run_study(config, out, progress=progress, fresh=fresh)
+    if result.reused:
+        reused = ", ".join(result.reused)
+        console.print(f"Reused from an earlier run (--fresh redoes them): {reused}", soft_wrap=True, highlight=False)
     print_summary(console, result.report)
     console.print(f"Report: {result.paths['html']}  ·  {result.paths['json']}  ({time.perf_counter() - start:.0f} s)")
     return 0
@@ -41,7 +44,13 @@ def _cmd_demo(args, console: Console) -> int:
     _check_out(args.out)
     from mesaprobe.config import demo_config
 
-    return _run(demo_config(), Path(args.out), console)
+    return _run(demo_config(), Path(args.out), console, fresh=args.fresh)
+
+
+FRESH_HELP = (
+    "redo every stage; without it a run into the directory of an earlier (or killed) run of the same config reuses "
+    "its trained agents, rollouts and probes"
+)
 
 
 def _check_out(out: str) -> None:
@@ -72,7 +81,7 @@ def _cmd_study(args, console: Console) -> int:
         return _run_staged(
             config, Path(args.out), console, "feasibility study", run_feasibility_study, feasibility_table
         )
-    return _run(config, Path(args.out), console)
+    return _run(config, Path(args.out), console, fresh=args.fresh)
 
 
 def _cmd_sweep(args, console: Console) -> int:
@@ -107,7 +116,8 @@ def _run_staged(config, out: Path, console: Console, label: str, run, table) -> 
 
 
 def _progress_bar(console: Console):
-    columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())  # fmt: skip
     return Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
 
 
@@ -255,15 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the default CoinCorridor study on CPU (a few minutes)")
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
+    demo.add_argument("--fresh", action="store_true", help=FRESH_HELP)
     demo.set_defaults(func=_cmd_demo)
     study = sub.add_parser("study", help="run a full study from a YAML config")
     study.add_argument("config", help="YAML study config (see mesaprobe/configs/demo.yaml)")
     study.add_argument("--out", required=True, help="output directory")
+    study.add_argument("--fresh", action="store_true", help=FRESH_HELP)
     study.set_defaults(func=_cmd_study)
     sw = sub.add_parser("sweep", help="run a study over a grid of config values and seeds (the config's sweep: block)")
     sw.add_argument("config", help="study YAML with a sweep: block (grid of dotted paths, repeats)")
     sw.add_argument("--out", default="runs/sweep", help="directory: cells/<cell>/ per study, sweep.{parquet,json,html}")
-    sw.add_argument("--backend", default="local", choices=["local"], help="local: cells in parallel processes")
+    sw.add_argument(
+        "--backend", default="local", choices=["local", "ray"],
+        help="local: cells in parallel processes; ray: Ray Tune trials (pip install 'mesaprobe[ray]'; a local Ray "
+        "with --workers CPUs, or the cluster at RAY_ADDRESS)",
+    )  # fmt: skip
     sw.add_argument("--workers", type=int, default=1, help="cells run at once (one torch thread each)")
     sw.add_argument("--fresh", action="store_true", help="rerun every cell instead of reusing finished ones")
     sw.set_defaults(func=_cmd_sweep)
@@ -332,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    if args.command in ("demo", "study", "test"):  # the commands whose reports run DoWhy
+    if args.command in ("demo", "study", "test", "sweep"):  # the commands whose reports run DoWhy
         import dowhy.gcm.config
 
         # DoWhy's own joblib workers took ~11 s to start on a 2-core machine, and their summation

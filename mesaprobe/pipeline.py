@@ -23,11 +23,13 @@ from analysis.report import write_report
 from analysis.results import AgentResult
 from analysis.study_report import StudyReport
 from analysis.sweep import ShiftSweep
-from core.errors import ConfigError, suggest, unknown_name
+from core.errors import ConfigError, MesaprobeError, suggest, unknown_name
 from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent
 from mesaprobe.config import StudyConfig, dump_config
 from mesaprobe.plugins import load_plugins
+from mesaprobe.resume import StageLedger, stage_key, weights_fingerprint
+from mesaprobe.schema import plain
 from mesaprobe.stages import (
     AgentAnalysis,
     ProgressFn,
@@ -43,6 +45,8 @@ from mesaprobe.stages import (
 )
 from probes import (
     CONTROL_SITE,
+    CandidateProbes,
+    RolloutDataset,
     resolve_modules,
 )
 from probes.retargeting import (
@@ -59,6 +63,8 @@ class StudyResult:
     out: Path
     paths: dict[str, Path]
     timing: dict[str, float] = field(default_factory=dict)
+    reused: tuple[str, ...] = ()
+    """The stages loaded from an earlier run of the same config instead of run again (`agent/stage`)."""
 
     def agent(self, name: str) -> AgentResult:
         """The result of agent `name`."""
@@ -120,6 +126,17 @@ def report_stage(
             "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
         ),
     }
+    learning = {
+        a.result.name: a.learning_curve for a in analyses if a.learning_curve is not None and len(a.learning_curve)
+    }
+    if learning:
+        figs["learning_curves"] = (
+            figures.learning_curve_figure(learning),
+            "Reading: the return of training episodes as each agent learned, one line per regime it met in training "
+            "(an agent trained at shift 0 meets only the training regime). A line that flattens low, or a regime "
+            "learned later than another, is worth knowing before reading its verdict; curves per PPO update are in "
+            "TensorBoard: tensorboard --logdir on the run directory.",
+        )
     grid = []
     nan = float("nan")
     for r in results:
@@ -210,12 +227,95 @@ def report_stage(
     return report, write_report(out, report, figs)
 
 
-def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: ProgressFn | None = None) -> StudyResult:
+def _resumable(ledger: StageLedger, stage: str, key: str, load, run, reused: list[str]):
+    """`load()` when `stage` finished under `key` in an earlier run, else `run()` and record it as finished.
+
+    Artifacts that cannot be read back (deleted or damaged by hand) are made again rather than trusted.
+    """
+    if ledger.finished(stage, key):
+        try:
+            value = load()
+        except (MesaprobeError, OSError, ValueError, KeyError):
+            pass
+        else:
+            reused.append(f"{ledger.directory.name}/{stage}")
+            return value
+    value = run()
+    ledger.record(stage, key)
+    return value
+
+
+def _agent_data_probes(
+    config: StudyConfig,
+    agent_cfg,
+    ledger: StageLedger,
+    *,
+    built: training.Agent | None,
+    progress: ProgressFn,
+    timing: dict[str, float],
+    reused: list[str],
+) -> tuple[training.Agent, RolloutDataset, CandidateProbes]:
+    """The resumable stages of one agent: train (or build), collect, fit probes; each reused when finished before."""
+    name, agent_dir = agent_cfg.name, ledger.directory
+    common = {"env": config.env, "env_kwargs": config.env_kwargs, "seed": config.seed, "progress": progress}
+    where = [plain(dataclasses.asdict(agent_cfg)), config.env, config.env_kwargs, config.seed, config.device]
+
+    t0 = time.perf_counter()
+    if agent_cfg.trained:
+        agent_key, total = stage_key("train", *where), agent_cfg.total_timesteps
+
+        def reuse_agent() -> training.Agent:
+            agent = training.load_agent(agent_dir, device=config.device)
+            progress(f"train:{name}", f"train {name} (reused)", total, total)
+            return agent
+
+        agent = _resumable(
+            ledger, "train", agent_key, reuse_agent,
+            lambda: agent_stage(agent_cfg, device=config.device, out=agent_dir, **common), reused,
+        )  # fmt: skip
+    else:
+        agent = agent_stage(agent_cfg, device=config.device, out=agent_dir, built=built, **common)
+        # A built agent's weights come from files the config only names: the key covers the weights themselves.
+        agent_key = stage_key("build", *where, weights_fingerprint(agent.named_modules()))
+    timing[f"{name}.{'train' if agent_cfg.trained else 'build'}_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    collect_cfg = dataclasses.replace(config.collect, layers=agent_cfg.layers_or(config.collect.layers))
+    collect_key = stage_key("collect", agent_key, plain(dataclasses.asdict(collect_cfg)))
+    data = _resumable(
+        ledger, "collect", collect_key, lambda: RolloutDataset.load(agent_dir / "rollouts"),
+        lambda: collect_stage(agent, collect_cfg, name=name, out=agent_dir / "rollouts", **common), reused,
+    )  # fmt: skip
+    timing[f"{name}.collect_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress(f"analyse:{name}", f"probe + test {name}", 0, 2)
+    pc = config.probe
+    probe_key = stage_key("probe", collect_key, pc.kind, pc.alpha, pc.n_folds, pc.estimator, pc.estimator_params)
+    probes = _resumable(
+        ledger, "probe", probe_key,
+        lambda: CandidateProbes.load(agent_dir).refit(data, pc.build_estimator(), kind=pc.kind, alpha=pc.alpha),
+        lambda: probe_stage(data, pc, seed=config.seed, out=agent_dir), reused,
+    )  # fmt: skip
+    timing[f"{name}.probe_s"] = time.perf_counter() - t0
+    return agent, data, probes
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | os.PathLike[str],
+    *,
+    progress: ProgressFn | None = None,
+    fresh: bool = False,
+) -> StudyResult:
     """Run every stage of `config` and write the study into directory `out`.
 
     Layout: `config.yaml`, `report.json`, `report.html`, `figures/*.png`, `timing.json` and per
-    agent `agents/<name>/` (`policy.safetensors`, `agent.json`, `rollouts/`, `episodes.parquet`,
-    `probe_scores.parquet`).
+    agent `agents/<name>/` (`policy.safetensors`, `agent.json`, `tensorboard/`, `rollouts/`,
+    `episodes.parquet`, `probe_scores.parquet`, `stages.json`).
+
+    A study run again into the same `out` (after a crash or a kill) reuses each agent's trained
+    weights, rollouts and probes whose config is unchanged (`mesaprobe.resume`); `fresh=True` redoes everything.
     """
     progress = progress or noop
     out = Path(out)
@@ -256,28 +356,21 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", dump_config(config))
     timing: dict[str, float] = {}
-    analyses = []
+    analyses, reused = [], []
     for agent_cfg in config.agents:
         name = agent_cfg.name
         agent_dir = out / "agents" / name
-        common = {"env": config.env, "env_kwargs": config.env_kwargs, "seed": config.seed, "progress": progress}
-
-        t0 = time.perf_counter()
-        agent = agent_stage(agent_cfg, device=config.device, out=agent_dir, built=built.get(name), **common)
-        timing[f"{name}.{'train' if agent_cfg.trained else 'build'}_s"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        collect_cfg = dataclasses.replace(config.collect, layers=agent_cfg.layers_or(config.collect.layers))
-        data = collect_stage(agent, collect_cfg, name=name, out=agent_dir / "rollouts", **common)
-        timing[f"{name}.collect_s"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
+        ledger = StageLedger(agent_dir)
+        if fresh:
+            ledger.clear()
         key = f"analyse:{name}"
-        progress(key, f"probe + test {name}", 0, 2)
-        probes = probe_stage(data, config.probe, seed=config.seed, out=agent_dir)
+        agent, data, probes = _agent_data_probes(
+            config, agent_cfg, ledger, built=built.get(name), progress=progress, timing=timing, reused=reused
+        )
+        t0 = time.perf_counter()
         transport = probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
         by_regime = regime_probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
-        timing[f"{name}.probe_s"] = time.perf_counter() - t0
+        timing[f"{name}.probe_s"] += time.perf_counter() - t0
         progress(key, "", 1, 2)
 
         t0 = time.perf_counter()
@@ -304,7 +397,10 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
             kind=agent_cfg.kind,
             planted_goal=agent_cfg.goal if agent_cfg.kind == "planted" else None,
         )
-        analysis = dataclasses.replace(analysis, result=result, attribution_png=png, steering_rates=rates)
+        analysis = dataclasses.replace(
+            analysis, result=result, attribution_png=png, steering_rates=rates,
+            learning_curve=getattr(agent, "learning_curve", None),
+        )  # fmt: skip
         analyses.append(analysis)
         progress(key, "", 2, 2)
 
@@ -318,4 +414,4 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: Pro
         mesa_threshold=config.test.mesa_threshold,
     )
     write_json_atomic(out / "timing.json", timing)
-    return StudyResult(report=report, out=out, paths=paths, timing=timing)
+    return StudyResult(report=report, out=out, paths=paths, timing=timing, reused=tuple(reused))

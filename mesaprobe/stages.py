@@ -65,6 +65,8 @@ class AgentAnalysis:
     probes: CandidateProbes
     attribution_png: bytes | None = None
     steering_rates: pd.DataFrame | None = None
+    learning_curve: pd.DataFrame | None = None
+    """The trained agent's training episodes with their regimes (`training.learning_curve`)."""
 
 
 def noop(*_args) -> None:

@@ -13,8 +13,9 @@ times to repeat each cell:
 
 Every cell is a full study in `OUT/cells/<cell>/` (its own `report.json`, `report.html`, agents).
 A cell whose `cell.json` records the same config (by hash) and a finished report is reused, so a
-killed sweep picks up where it stopped; `fresh=True` starts over. The local backend runs cells in
-parallel processes (`workers`, one torch thread each). `run_sweep` returns a `SweepReport`
+killed sweep picks up where it stopped (a killed cell keeps its finished agents, rollouts and probes);
+`fresh=True` starts over. The local backend runs cells in parallel processes (`workers`, one torch
+thread each); the Ray backend runs each cell as a Ray Tune trial (`mesaprobe.sweep_ray`). `run_sweep` returns a `SweepReport`
 (`analysis.sweep_report`): one row per cell × agent × candidate, written as `sweep.parquet`,
 `sweep.json` and `sweep.html`.
 """
@@ -34,10 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from analysis.sweep_report import SweepReport, sweep_figures
-from core.errors import ConfigError
-from core.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from core.errors import ConfigError, suggest
+from core.io import write_bytes_atomic, write_json_atomic, write_parquet_atomic, write_text_atomic
 from mesaprobe.config import StudyConfig, read_yaml, with_paths_from
 from mesaprobe.schema import from_dict
+
+BACKENDS = ("local", "ray")
+"""Where cells run: `local` processes (`workers` at once), or Ray Tune trials (`mesaprobe.sweep_ray`)."""
 
 _PATH = re.compile(r"^(?P<head>[A-Za-z_]\w*)(?:\[(?P<key>[^\]]+)\])?$")
 
@@ -138,18 +142,25 @@ def _finished(cell: Cell, out: Path) -> bool:
         return False
 
 
-def run_cell(cell: Cell, out: str | os.PathLike[str]) -> list[dict]:
-    """Run one cell's study into `out` (or reuse it when finished with the same config) and return its rows."""
+def run_cell(cell: Cell, out: str | os.PathLike[str], *, fresh: bool = False) -> list[dict]:
+    """Run one cell's study into `out` (or reuse it when finished with the same config) and return its rows.
+
+    A cell killed halfway reuses the agents, rollouts and probes it had finished (`run_study`), unless `fresh`.
+    """
+    import dowhy.gcm.config
     import torch
 
     from mesaprobe.pipeline import run_study
 
     out = Path(out)
-    if _finished(cell, out):
+    if not fresh and _finished(cell, out):
         rows = json.loads((out / "cell.json").read_text())["rows"]
         return [r | {"reused": True} for r in rows]
-    torch.set_num_threads(1)  # cells run side by side: one core each
-    report = run_study(cell.config, out).report
+    # Cells run side by side, one core each; DoWhy's jobs too, as `mesaprobe study` runs them (its own joblib
+    # workers cannot start inside a pool's worker, and they would change its summation order).
+    torch.set_num_threads(1)
+    dowhy.gcm.config.default_n_jobs = 1
+    report = run_study(cell.config, out, fresh=fresh).report
     rows = []
     for agent in report.agents:
         for cand in agent.candidates:
@@ -178,8 +189,9 @@ def run_cell(cell: Cell, out: str | os.PathLike[str]) -> list[dict]:
     return [r | {"reused": False} for r in rows]
 
 
-def _run_cell_args(args: tuple[Cell, Path]) -> list[dict]:
-    return run_cell(*args)
+def _run_cell_args(args: tuple[Cell, Path, bool]) -> list[dict]:
+    cell, out, fresh = args
+    return run_cell(cell, out, fresh=fresh)
 
 
 def run_sweep(
@@ -192,22 +204,27 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[SweepReport, dict[str, Path]]:
     """Run every cell of the sweep in `path` into `out`; write `sweep.parquet`, `sweep.json`, `sweep.html`."""
-    if backend != "local":
-        raise ConfigError(f"backend {backend!r} is not available; use --backend local.")
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}.{suggest(backend, BACKENDS)}")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}.")
     base, block, cells = load_sweep(path)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; give sweep --out a directory.")
-    if fresh:
-        for cell in cells:
-            (out / "cells" / cell.name / "cell.json").unlink(missing_ok=True)
     rows: list[dict] = []
     done = 0
-    if workers == 1:
+    if backend == "ray":
+        try:
+            from mesaprobe.sweep_ray import run_cells_on_ray
+        except ImportError as err:
+            raise ConfigError(
+                f"--backend ray needs Ray ({err}): pip install 'mesaprobe[ray]' (or 'ray[tune]>=2.40,<3')."
+            ) from None
+        rows = run_cells_on_ray(cells, out, workers=workers, fresh=fresh, progress=progress)
+    elif workers == 1:
         for cell in cells:
-            rows += run_cell(cell, out / "cells" / cell.name)
+            rows += run_cell(cell, out / "cells" / cell.name, fresh=fresh)
             done += 1
             if progress:
                 progress(done, len(cells))
@@ -217,7 +234,9 @@ def run_sweep(
         # for idle helper processes of the libraries it used (seen: 300 s).
         pool = multiprocessing.get_context("spawn").Pool(workers)
         try:
-            for cell_rows in pool.imap_unordered(_run_cell_args, [(cell, out / "cells" / cell.name) for cell in cells]):
+            for cell_rows in pool.imap_unordered(
+                _run_cell_args, [(cell, out / "cells" / cell.name, fresh) for cell in cells]
+            ):
                 rows += cell_rows
                 done += 1
                 if progress:
@@ -233,11 +252,7 @@ def run_sweep(
 
 def write_sweep(out: Path, report: SweepReport, block: Mapping) -> dict[str, Path]:
     """`sweep.parquet` (rows in cell order), `sweep.json`, `sweep.html` and `figures/*.png`, each written atomically."""
-    import io
-
-    buf = io.BytesIO()
-    report.rows.to_parquet(buf, index=False)
-    paths = {"parquet": write_bytes_atomic(out / "sweep.parquet", buf.getvalue())}
+    paths = {"parquet": write_parquet_atomic(out / "sweep.parquet", report.rows)}
     paths["json"] = write_json_atomic(out / "sweep.json", report.to_dict() | {"sweep": dict(block)})
     figures = sweep_figures(report)
     for key, (png, _caption) in figures.items():

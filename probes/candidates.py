@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 
 from core.errors import ConfigError, DataError, unknown_name
-from core.io import write_bytes_atomic, write_json_atomic
+from core.io import write_json_atomic, write_parquet_atomic
 from probes.dataset import RolloutDataset
 from probes.estimators import LinearProbe, Probe, as_probe, probe_score
 
@@ -103,6 +103,29 @@ class CandidateProbes:
             )
         return self.probes[(candidate, site)]
 
+    def refit(self, data: RolloutDataset, probe=None, *, kind: str = "logistic", alpha: float = 1.0) -> CandidateProbes:
+        """These probes with their estimators fitted on all episodes of `data` again (`load` keeps only the
+        read-outs): one fit per (candidate, site), not the `n_folds` of cross-fitting, and the same fits
+        `probe_candidates` kept, so a resumed study attributes and steers with the same probes.
+
+        `probe` (or `kind` and `alpha`) must be what `probe_candidates` was given: the estimator is checked
+        against the one the read-outs were saved with.
+        """
+        probe = as_probe(probe if probe is not None else LinearProbe(kind, alpha))
+        if repr(probe) != self.estimator:
+            raise DataError(f"these read-outs come from {self.estimator}, not {probe!r}; refit with that probe.")
+        first = data.first_steps()
+        if not np.array_equal(first.table["episode"].to_numpy(), self.y_m["episode"].to_numpy()):
+            raise DataError("these probes were fitted on other episodes than data's; run probe_candidates on data.")
+        sites = [*self.scores["site"].drop_duplicates(), CONTROL_SITE]
+        kept = {}
+        for cand in self.candidates:
+            y = self.y_m[f"achieved_{cand}"].to_numpy().astype(float)
+            for site in sites:
+                if self.has_readout(cand, site):
+                    kept[(cand, site)] = clone(probe).fit(np.asarray(first.site(site), dtype=np.float64), y)
+        return dataclasses.replace(self, probes=kept)
+
     def reusable_as(self, probe: Probe, n_folds: int, seed: int, episodes=None) -> bool:
         """Whether these read-outs are what cross-fitting `probe` with `n_folds` folds and `seed` would give
         (on the same `episodes`, in the same order, when given)."""
@@ -156,9 +179,7 @@ class CandidateProbes:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         for name, frame in (("episodes.parquet", self.y_m), ("probe_scores.parquet", self.scores)):
-            buf = io.BytesIO()
-            frame.to_parquet(buf, index=False)
-            write_bytes_atomic(path / name, buf.getvalue())
+            write_parquet_atomic(path / name, frame)
         write_json_atomic(
             path / "probes.json",
             {

@@ -64,6 +64,8 @@ class SB3Agent:
         self.model = model
         self.policy = policy
         self.name = name
+        self.learning_curve = None
+        """Its training episodes with their regimes (`training.learning_curve`), when trained or loaded with them."""
 
     @property
     def device(self) -> torch.device:

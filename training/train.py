@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
@@ -18,12 +20,17 @@ from stable_baselines3.common.env_util import make_vec_env
 import envs
 from core.device import resolve_device
 from core.errors import ConfigError
+from core.io import write_parquet_atomic
 from training.activation_reward import ActivationReward, ActivationRewardVecEnv, ProbeSchedule
 from training.agent import SB3Agent
 from training.callbacks import ProgressCallback, SafetensorsCheckpointCallback
 from training.checkpoint import load_weights, read_meta, save_checkpoint
+from training.learning_curve import EpisodeLog, RegimeReturnLogger
 from training.networks import default_policy_kwargs
 from training.planted import planted_agent
+
+LEARNING_CURVE = "learning_curve.parquet"
+"""The file in an agent's directory holding its training episodes (`training.learning_curve.COLUMNS`)."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +64,14 @@ class PPOSettings:
     """Hidden units of `mlp_extractor.policy_net` and `mlp_extractor.value_net`."""
 
 
-def _build_model(env, settings: PPOSettings, seed: int, device: str) -> PPO:
+def _build_model(env, settings: PPOSettings, seed: int, device: str, tensorboard_log: str | None = None) -> PPO:
     with warnings.catch_warnings():
         # Rebuilding a trained agent on one env trips SB3's batch-size check; it is harmless there.
         warnings.filterwarnings("ignore", message=".*mini-batch size.*")
-        return _ppo(env, settings, seed, device)
+        return _ppo(env, settings, seed, device, tensorboard_log)
 
 
-def _ppo(env, settings: PPOSettings, seed: int, device: str) -> PPO:
+def _ppo(env, settings: PPOSettings, seed: int, device: str, tensorboard_log: str | None = None) -> PPO:
     return PPO(
         "CnnPolicy",
         env,
@@ -83,6 +90,7 @@ def _ppo(env, settings: PPOSettings, seed: int, device: str) -> PPO:
         seed=seed,
         device=device,
         verbose=0,
+        tensorboard_log=tensorboard_log,
     )
 
 
@@ -111,6 +119,11 @@ def train(
     `progress(timesteps, mean_return)` after each rollout (the CLI draws its own bar with it).
     The same seed on CPU gives the same weights.
 
+    Every finished training episode is recorded with its regime (`training.learning_curve`):
+    `agent.learning_curve` is that table, and with `out` it is written to `out/learning_curve.parquet`
+    and logged for TensorBoard under `out/tensorboard/` (SB3's own scalars plus the mean return per
+    regime: `tensorboard --logdir out`).
+
     `reward_from_activations` adds `β·f(Y_m)` to every step's reward, `Y_m` read out of this
     agent's own network as it trains (`training.activation_reward`); the final read-out is kept in
     `agent.meta["reward_from_activations"]["readout"]`.
@@ -123,11 +136,16 @@ def train(
     device = resolve_device(device)
     envs.make(env_id, shift=shift, **env_kwargs).close()  # clear errors for bad ids/kwargs up front
     vec = make_vec_env(lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=settings.n_envs, seed=seed)
-    cbs: list[BaseCallback] = list(callbacks or [])
+    vec = episodes = EpisodeLog(vec)
+    cbs: list[BaseCallback] = [RegimeReturnLogger(episodes), *(callbacks or [])]
     if reward_from_activations is not None:
         vec = ActivationRewardVecEnv(vec, reward_from_activations)
         cbs.append(ProbeSchedule(vec))
-    model = _build_model(vec, settings, seed, device)
+    tensorboard = None
+    if out is not None:
+        tensorboard = Path(out) / "tensorboard"
+        shutil.rmtree(tensorboard, ignore_errors=True)  # a retrained agent's curves replace the old ones
+    model = _build_model(vec, settings, seed, device, None if tensorboard is None else str(tensorboard))
     if isinstance(vec, ActivationRewardVecEnv):
         vec.attach(model)
     agent = SB3Agent(model, name=name)
@@ -149,17 +167,15 @@ def train(
                 checkpoint_every, Path(out) / "checkpoints", lambda p: save_checkpoint(agent, p, meta)
             )
         )
-    model.learn(
-        total_timesteps=total_timesteps,
-        callback=CallbackList(cbs) if cbs else None,
-        progress_bar=progress is True,
-    )
+    model.learn(total_timesteps=total_timesteps, callback=CallbackList(cbs), progress_bar=progress is True)
     vec.close()
     if isinstance(vec, ActivationRewardVecEnv):
         readout = None if vec.readout is None else vec.readout.to_dict()
         meta["reward_from_activations"] = {**asdict(reward_from_activations), "readout": readout, "n_fits": vec.n_fits}
     agent.meta = meta
+    agent.learning_curve = episodes.frame()
     if out is not None:
+        write_parquet_atomic(Path(out) / LEARNING_CURVE, agent.learning_curve)
         save_agent(agent, out)
     return agent
 
@@ -226,6 +242,8 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu"):
     env.close()
     agent = SB3Agent(model, name=meta.get("name", "agent"))
     agent.meta = meta
+    curve = Path(path) / LEARNING_CURVE
+    agent.learning_curve = pd.read_parquet(curve) if curve.is_file() else None
     return agent
 
 

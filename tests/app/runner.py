@@ -9,9 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def mesaprobe(*args, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m mesaprobe ARGS` with the repository on the path; output captured as text."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def mesaprobe(*args, cwd=None, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m mesaprobe ARGS` with the repository on the path (and `env` added); output captured as text."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "mesaprobe", *map(str, args)],
         capture_output=True,

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from mesaprobe.cli import main
@@ -48,10 +49,14 @@ def test_tiny_study_writes_full_report(tiny_study):
         assert {"name", "mesa_condition", "p_value", "effect", "effect_ci", "verdict"} <= set(c)
         assert 0 <= c["p_value"] <= 1 and len(c["effect_ci"]) == 2
     html = (out / "report.html").read_text()
-    # The three study figures, the effect functions, the agent's attribution heatmaps, and the shift
-    # sweep when a candidate meets the mesa condition.
+    # The three study figures, the learning curves, the effect functions, the agent's attribution heatmaps, and
+    # the shift sweep when a candidate meets the mesa condition.
     sweep = any(c.get("sweep") for c in agent["candidates"])
-    assert html.count("data:image/png;base64,") == 5 + sweep
+    assert html.count("data:image/png;base64,") == 6 + sweep
+    assert "alt='learning_curves'" in html
+    curve = pd.read_parquet(out / "agents" / "exit-trained" / "learning_curve.parquet")
+    assert set(curve["regime"]) == {"train"} and curve["timesteps"].max() <= 2048 and len(curve) > 10
+    assert list((out / "agents" / "exit-trained" / "tensorboard").rglob("events.out.tfevents.*"))
     for c in agent["candidates"]:
         mag = c["magnitude"]
         assert mag["rms_bounds"][0] <= mag["rms"] <= mag["rms_bounds"][1] + 1e-9 and len(mag["curve"]["tau"]) > 5

@@ -25,7 +25,8 @@ STUDY = {
 @pytest.mark.parametrize(
     ("estimator", "params", "linear"),
     [
-        ("sklearn.linear_model.LogisticRegression", {"max_iter": 5000}, True),
+        # The built-in LinearProbe is a LogisticRegression: its study runs under -m slow only.
+        pytest.param("sklearn.linear_model.LogisticRegression", {"max_iter": 5000}, True, marks=pytest.mark.slow),
         ("sklearn.linear_model.RidgeClassifier", {"alpha": 1.0}, True),
         (
             "sklearn.neural_network.MLPClassifier",
@@ -77,3 +78,9 @@ def test_each_probe_is_fitted_once_per_candidate_and_site(tmp_path, monkeypatch)
     assert transport["fit_on"] == "pooled"
     n_sites = len({row["site"] for row in transport["scores"]})
     assert linear == len(candidates) * n_sites * (config.probe.n_folds + 1), fits
+    # Resumed (the same config into the same directory): the read-outs are loaded, and each probe is fitted
+    # once on all episodes again (`CandidateProbes.refit`), for probe transport and attribution to reuse.
+    fits.clear()
+    assert run_study(config, tmp_path).reused == ("exit-seeker/collect", "exit-seeker/probe")
+    linear = sum(n for (kind, _), n in fits.items() if kind == "LinearProbe")
+    assert linear == len(candidates) * n_sites, fits

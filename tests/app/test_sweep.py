@@ -38,6 +38,9 @@ def test_a_sweep_in_parallel_equals_one_cell_at_a_time_and_resumes(tmp_path, cap
     sequential = pd.read_parquet(tmp_path / "b" / "sweep.parquet")
     assert parallel.drop(columns="reused").equals(sequential.drop(columns="reused"))
     assert len(parallel) == 2 * 2 * 2  # cells × agents × candidates
+    # The same cells as Ray Tune trials on a local Ray of 2 CPUs: the same sweep.parquet, to the byte.
+    assert main(["sweep", str(config), "--out", str(tmp_path / "ray"), "--backend", "ray", "--workers", "2"]) == 0
+    assert (tmp_path / "ray" / "sweep.parquet").read_bytes() == (tmp_path / "b" / "sweep.parquet").read_bytes()
     shares = report.verdict_shares().set_index("agent")
     assert shares.loc["exit-seeker", "misaligned"] == 1.0 and shares.loc["coin-seeker", "aligned"] == 1.0
     data = json.loads((tmp_path / "a" / "sweep.json").read_text())

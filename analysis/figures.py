@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -211,27 +212,45 @@ def effect_function_figure(panels: Sequence[tuple[str, Mapping, float]]) -> byte
     return _finish_grid(fig, axes, n, "Conditional regime effect over the overlap of the regimes")
 
 
-def probe_scores_figure(scores: Mapping[str, pd.DataFrame]) -> bytes:
-    """Probe ROC AUC per candidate and site next to the raw-observation control, one panel per agent."""
+def probe_scores_figure(scores: Mapping[str, pd.DataFrame], kinds: Mapping[str, str] | None = None) -> bytes:
+    """Probe scores per candidate and site next to the raw-observation control, one panel per agent.
+
+    `kinds[agent]` is the probes' score kind: `logistic` (ROC AUC, chance 0.5) or `ridge` (R², chance 0).
+    A candidate with no score (a constant or too rare target) is marked n/a instead of leaving a gap.
+    """
     n = len(scores)
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.4), squeeze=False, sharey=True)
+    kinds = kinds or {}
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.4), squeeze=False)
     for ax, (agent, table) in zip(axes[0], scores.items(), strict=True):
+        auc = kinds.get(agent, "logistic") == "logistic"
         cands = list(dict.fromkeys(table["candidate"]))
         sites = list(dict.fromkeys(table["site"]))
         width = 0.8 / (len(sites) + 1)
         x = np.arange(len(cands))
+        values = pd.to_numeric(table["score"], errors="coerce")
         for k, site in enumerate(sites):
-            vals = [float(table[(table.candidate == c) & (table.site == site)]["score"].iloc[0]) for c in cands]
+            vals = [float(values[(table.candidate == c) & (table.site == site)].iloc[0]) for c in cands]
             ax.bar(x + k * width, vals, width, label=site)
-        ctrl = [float(table[table.candidate == c]["control_score"].iloc[0]) for c in cands]
+        ctrl = [
+            float(pd.to_numeric(table[table.candidate == c]["control_score"], errors="coerce").iloc[0]) for c in cands
+        ]
         ax.bar(x + len(sites) * width, ctrl, width, color="#999999", hatch="//", label="obs (control)")
-        ax.axhline(0.5, color="k", lw=0.8, ls=":")
+        chance = 0.5 if auc else 0.0
+        ax.axhline(chance, color="k", lw=0.8, ls=":")
+        finite = [v for v in [*values, *ctrl] if np.isfinite(v)]
+        low = min([chance - 0.1, *finite]) - 0.02
+        ax.set_ylim(min(0.4, low) if auc else low, 1.02)
+        for i, c in enumerate(cands):
+            if not np.isfinite(values[table.candidate == c]).any():
+                ax.text(i + 0.4 - width / 2, chance, "n/a: target constant\nor too rare", ha="center", va="bottom",
+                        fontsize=7, color="#555555")  # fmt: skip
         ax.set_xticks(x + 0.4 - width / 2, cands)
-        ax.set_ylim(0.4, 1.02)
+        ax.set_xlim(-width, len(cands) - 0.2)  # every group in the frame, scored or not
         ax.set_title(agent)
+        ax.set_ylabel("out-of-fold ROC AUC" if auc else "out-of-fold R²")
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("out-of-fold ROC AUC")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        # Each agent has its own sites (a planted agent's `goal`, a PPO agent's layers): a legend per panel.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     fig.suptitle("Probe scores against the observation control")
     fig.tight_layout()
     return _png(fig)
@@ -388,10 +407,11 @@ def learning_curve_figure(curves: Mapping[str, pd.DataFrame], *, window: int = 1
                 g["timesteps"], mean, color=regime_colour(int(s)), label=f"{regime_label(int(s), regime)}: {len(g)} ep."
             )
         ax.set_title(agent, fontsize=10)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))  # 40k, not 40000
         ax.set_xlabel("environment steps")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    axes[0][0].set_ylabel(f"training return (mean of last {window} episodes)")
+    axes[0][0].set_ylabel(f"training return\n(mean of the last {window} episodes)")
     fig.suptitle("Learning curves by regime")
     fig.tight_layout()
     return _png(fig)

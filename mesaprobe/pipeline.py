@@ -122,8 +122,9 @@ def report_stage(
             "(transports); separated curves at the same Y_m mean the regime matters beyond the candidate.",
         ),
         "probe_scores": (
-            figures.probe_scores_figure(scores),
-            "Reading: a probe earns trust when it beats the raw-observation control (grey); AUC 0.5 is chance.",
+            figures.probe_scores_figure(scores, {a.result.name: a.probes.kind for a in analyses}),
+            "Reading: a probe earns trust when it beats the raw-observation control (grey); the dotted line is chance "
+            "(ROC AUC 0.5, or R² 0 for a regression probe).",
         ),
     }
     learning = {

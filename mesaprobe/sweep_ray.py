@@ -11,14 +11,19 @@ file system), as for any Tune experiment that writes its own files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import ray  # the optional extra: mesaprobe.sweep turns its absence into a ConfigError
-from ray import tune
+# Tune's own console reporter prints its experiment paths and tables even at verbose=0; the sweep draws its own
+# progress bar, and the classic reporter is silent at verbose=0.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
-from core.errors import MesaprobeError
+import ray  # noqa: E402  (the optional extra: mesaprobe.sweep turns its absence into a ConfigError)
+from ray import tune  # noqa: E402
+
+from core.errors import MesaprobeError  # noqa: E402
 
 _PROGRESS: dict[int, Callable[[int, int], None]] = {}
 """The progress functions of running sweeps, by key: Tune pickles its callbacks with the experiment's state,
@@ -67,9 +72,9 @@ def run_cells_on_ray(
     started = not ray.is_initialized()
     if started:
         if os.environ.get("RAY_ADDRESS"):
-            ray.init(log_to_driver=False)  # an existing cluster: its resources, not ours
+            ray.init(log_to_driver=False, logging_level=logging.ERROR)  # an existing cluster: its resources, not ours
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         trainable = tune.with_resources(
             tune.with_parameters(_trial, cells=list(cells), out=str(out.resolve()), fresh=fresh), {"cpu": 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pandas as pd
 import pytest
@@ -112,3 +113,13 @@ def test_a_run_directory_that_is_a_file_and_a_cut_off_agent_json_are_one_line_er
     assert main(["collect", str(tmp_path / "agent"), "--out", str(tmp_path / "rollouts")]) == 2
     err = capsys.readouterr().err
     assert "agent.json is not valid JSON" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_ray_backend_without_ray_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(SWEEP)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the `ray` extra were not installed
+    monkeypatch.delitem(sys.modules, "mesaprobe.sweep_ray", raising=False)
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--backend", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'mesaprobe[ray]'" in err and err.count("\n") == 1 and not (tmp_path / "out" / "cells").exists()

@@ -26,7 +26,7 @@ from analysis.sweep import ShiftSweep
 from core.errors import ConfigError, MesaprobeError, suggest, unknown_name
 from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent
-from mesaprobe.config import StudyConfig, dump_config
+from mesaprobe.config import AgentConfig, StudyConfig, dump_config
 from mesaprobe.plugins import load_plugins
 from mesaprobe.resume import StageLedger, stage_key, weights_fingerprint
 from mesaprobe.schema import plain
@@ -248,7 +248,7 @@ def _resumable(ledger: StageLedger, stage: str, key: str, load, run, reused: lis
 
 def _agent_data_probes(
     config: StudyConfig,
-    agent_cfg,
+    agent_cfg: AgentConfig,
     ledger: StageLedger,
     *,
     built: training.Agent | None,
@@ -283,8 +283,15 @@ def _agent_data_probes(
     t0 = time.perf_counter()
     collect_cfg = dataclasses.replace(config.collect, layers=agent_cfg.layers_or(config.collect.layers))
     collect_key = stage_key("collect", agent_key, plain(dataclasses.asdict(collect_cfg)))
+
+    def reuse_data() -> RolloutDataset:
+        data = RolloutDataset.load(agent_dir / "rollouts")
+        total = collect_cfg.n_episodes * len(collect_cfg.regimes or collect_cfg.shifts)
+        progress(f"collect:{name}", f"collect {name} (reused)", total, total)
+        return data
+
     data = _resumable(
-        ledger, "collect", collect_key, lambda: RolloutDataset.load(agent_dir / "rollouts"),
+        ledger, "collect", collect_key, reuse_data,
         lambda: collect_stage(agent, collect_cfg, name=name, out=agent_dir / "rollouts", **common), reused,
     )  # fmt: skip
     timing[f"{name}.collect_s"] = time.perf_counter() - t0

@@ -109,6 +109,7 @@ def test_killed_study_resumes_to_the_uninterrupted_report(study_dir):
         "Reused from an earlier run (--fresh redoes them): first/train, first/collect, first/probe, second/train\n"
         in (proc.stdout)
     )
+    assert "· collect first (reused)\n" in proc.stdout and "· collect second\n" in proc.stdout
     assert {p: p.stat().st_mtime_ns for p in first_files} == first_files
     assert (out / "agents" / "second" / "policy.safetensors").stat().st_mtime_ns == second_weights
     resumed = (out / "report.json").read_text()

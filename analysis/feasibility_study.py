@@ -69,17 +69,17 @@ def run_feasibility_analysis(
     wireheading_site: str = "mlp_extractor.policy_net",
     wireheading_refit_every: int = 2,
     margin: float = 0.1,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> FeasibilityStudyReport:
     """Run the parts the settings ask for (see the module docstring and `mesaprobe.feasibility_config`)."""
-    say = progress or (lambda _: None)
+    say = progress or (lambda *_: None)
     simulation = None
     if n_models > 0:
         say("simulation")
         simulation = simulate_feasibility(
             n_models, lambdas=lambdas, n_episodes=n_episodes, n_cooccurrence=n_cooccurrence, quantile=quantile,
             mechanisms=tuple(mechanisms), p_bypass=p_bypass, p_direct=p_direct, p_confounder=p_confounder,
-            alpha=alpha, method=method, seed=seed,
+            alpha=alpha, method=method, seed=seed, progress=lambda done, total: say("simulation", done, total),
         )  # fmt: skip
     wireheading = None
     if wireheading_betas:

@@ -190,10 +190,10 @@ def run_wireheading(
     alpha: float = 0.05,
     seed: int = 0,
     settings: PPOSettings | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> WireheadingReport:
     """Train and measure every `β` × probe schedule × seed (`β = 0` is always added: the reference of each
-    schedule); see the module docstring."""
+    schedule); see the module docstring. `progress(stage, done, total)` counts the agents as they are trained."""
     betas = sorted({float(b) for b in betas} | {0.0})
     if min(betas) < 0:
         raise ConfigError(f"betas must be >= 0, got {betas}.")
@@ -202,7 +202,7 @@ def run_wireheading(
             raise ConfigError(f"probes must name 'refit' or 'frozen', got {p!r}.")
     if seeds < 1 or timesteps < 1 or n_episodes < 20:
         raise ConfigError("seeds and timesteps must be >= 1 and n_episodes >= 20.")
-    say = progress or (lambda _: None)
+    say = progress or (lambda *_: None)
     # β = 0 once per schedule: the weights are the same (nothing is paid), but each schedule's reference
     # read-out is its own probe (fitted once, or refitted), so staleness is not counted as control.
     options = [(b, p) for b in betas for p in probes]
@@ -210,10 +210,11 @@ def run_wireheading(
     horizon = int(getattr(probe_env.unwrapped, "max_steps", 0))
     probe_env.close()
     rows, episodes = [], {}
+    n_agents = seeds * len(options)
     for k in range(seeds):
         agent_seed = seed * 1000 + k
         for beta, probe in options:
-            say(f"wireheading: train β = {beta:g} ({probe}), seed {agent_seed}")
+            say("wireheading: train and measure agents", len(rows), n_agents)
             spec = ActivationReward(beta, site=site, candidate=candidate, probe=probe, refit_every=refit_every)
             agent = train(env, shift=0.0, total_timesteps=timesteps, seed=agent_seed, settings=settings,
                           reward_from_activations=spec, name=f"beta{beta:g}-{probe}-{agent_seed}")  # fmt: skip
@@ -223,6 +224,7 @@ def run_wireheading(
             )  # fmt: skip
             episodes[(beta, probe, agent_seed)] = eps
             rows.append({"beta": beta, "probe": probe, "seed": agent_seed, **row})
+    say("wireheading: train and measure agents", n_agents, n_agents)
     say("wireheading: measures")
     for row in rows:
         ref = episodes[(0.0, row["probe"], row["seed"])]

@@ -106,10 +106,12 @@ def _cmd_sweep(args, console: Console) -> int:
 def _run_staged(config, out: Path, console: Console, label: str, run, table) -> int:
     """An oracle, impact or feasibility study: its stages as they run, then its table."""
     start = time.perf_counter()
-    with console.status(label) as status, warnings.catch_warnings():
+    with _progress_bar(console) as bar, warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="stable_baselines3")
         warnings.simplefilter("ignore", MesaprobeWarning)
-        result = run(config, out, progress=lambda stage: status.update(f"{label}: {stage}"))
+        result = run(config, out, progress=_staged_progress(bar, console, label))
+        for task in bar.tasks:  # the last stage ends with the study
+            bar.update(task.id, total=task.total or 1, completed=task.total or 1)
     console.print(table(result.report))
     console.print(f"Report: {result.paths['html']}  ·  {result.paths['json']}  ({time.perf_counter() - start:.0f} s)")
     return 0
@@ -131,6 +133,26 @@ def _stage_progress(bar: Progress, console: Console | None = None):
             if console is not None and not console.is_terminal:
                 console.print(f"· {description or key}")
         bar.update(tasks[key], completed=completed)
+
+    return progress
+
+
+def _staged_progress(bar: Progress, console: Console, label: str):
+    """A staged study's `progress(stage, done=None, total=None)`: one bar per stage, with an ETA where the stage
+    counts its steps; a stage is complete when the next one starts (one log line per stage off a terminal)."""
+    tasks: dict[str, int] = {}
+    totals: dict[str, float] = {}
+
+    def progress(stage: str, done: int | None = None, total: int | None = None) -> None:
+        if stage not in tasks:
+            for before, task in tasks.items():
+                bar.update(task, total=totals.get(before, 1), completed=totals.get(before, 1))
+            tasks[stage] = bar.add_task(f"{label}: {stage}", total=total)
+            if not console.is_terminal:
+                console.print(f"· {label}: {stage}")
+        if total is not None:
+            totals[stage] = total
+            bar.update(tasks[stage], total=total, completed=done or 0)
 
     return progress
 

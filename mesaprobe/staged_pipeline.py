@@ -31,17 +31,22 @@ def run_staged_study(
     analyse: Callable[..., Any],
     figures: Callable[[Any], Mapping[str, tuple[bytes, str]]],
     render: Callable[[Any, Mapping[str, tuple[bytes, str]]], str],
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> StagedStudyResult:
     """Call `analyse(name=..., progress=..., **settings)` with the config's settings, then write `config.yaml`,
-    `report.json`, `report.html`, `figures/*.png` and `timing.json` (seconds per stage the analysis announced)."""
+    `report.json`, `report.html`, `figures/*.png` and `timing.json` (seconds per stage the analysis announced).
+
+    The analysis announces each stage as `progress(stage)`, or `progress(stage, done, total)` as a stage of
+    countable steps advances; `progress` receives the same.
+    """
     out = Path(out)
     stages: list[tuple[str, float]] = []
-    say = progress or (lambda _: None)
+    say = progress or (lambda *_: None)
 
-    def stage(name: str) -> None:
-        stages.append((name, time.perf_counter()))
-        say(name)
+    def stage(name: str, done: int | None = None, total: int | None = None) -> None:
+        if not stages or stages[-1][0] != name:
+            stages.append((name, time.perf_counter()))
+        say(name, done, total)
 
     settings = config.to_dict()
     for key in ("kind", "name"):

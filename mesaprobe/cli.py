@@ -223,7 +223,7 @@ def _cmd_probe(args, console: Console) -> int:
 
 def _cmd_test(args, console: Console) -> int:
     from mesaprobe.config import TransportConfig
-    from mesaprobe.pipeline import report_stage
+    from mesaprobe.report_stage import report_stage
     from mesaprobe.stages import verdict_stage
     from probes import CandidateProbes
 

@@ -162,6 +162,11 @@ class CollectConfig:
     regimes of the environment (`env.unwrapped.regimes`, e.g. [train, anywhere, near_start,
     more_walls]); each deployment regime is then tested against training and all jointly."""
 
+    @property
+    def total_episodes(self) -> int:
+        """Episodes collected in all: `n_episodes` per shift, or per named regime."""
+        return self.n_episodes * len(self.regimes or self.shifts)
+
     def __post_init__(self) -> None:
         if self.regimes is not None:
             if self.shifts != (0.0, 1.0):

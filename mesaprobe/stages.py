@@ -137,7 +137,7 @@ def collect_stage(
     progress: ProgressFn = noop,
 ) -> RolloutDataset:
     """Collect `cfg.n_episodes` episodes at each shift (or named regime) and save the dataset to `out`."""
-    key, total = f"collect:{name}", cfg.n_episodes * len(cfg.regimes or cfg.shifts)
+    key, total = f"collect:{name}", cfg.total_episodes
     progress(key, f"collect {name}", 0, total)
     data = collect(
         agent,

@@ -10,6 +10,8 @@ per regime (`regime/<name>/ep_rew_mean`) beside SB3's own `rollout/ep_rew_mean`.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
@@ -65,17 +67,22 @@ class RegimeReturnLogger(BaseCallback):
     def __init__(self, log: EpisodeLog, window: int = 100) -> None:
         super().__init__()
         self.log, self.window = log, window
+        self._seen = 0
+        self._recent: dict[str, deque[float]] = {}
+        self._counts: dict[str, int] = {}
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
-        by_regime: dict[str, list[float]] = {}
-        for _, _, regime, ret, _ in self.log.rows:
-            by_regime.setdefault(regime, []).append(ret)
-        for regime, returns in by_regime.items():
-            self.logger.record(f"regime/{regime}/ep_rew_mean", float(np.mean(returns[-self.window :])))
-            self.logger.record(f"regime/{regime}/episodes", len(returns))
+        # Only the episodes finished since the last rollout: the log grows for the whole run.
+        for _, _, regime, ret, _ in self.log.rows[self._seen :]:
+            self._recent.setdefault(regime, deque(maxlen=self.window)).append(ret)
+            self._counts[regime] = self._counts.get(regime, 0) + 1
+        self._seen = len(self.log.rows)
+        for regime, returns in self._recent.items():
+            self.logger.record(f"regime/{regime}/ep_rew_mean", float(np.mean(returns)))
+            self.logger.record(f"regime/{regime}/episodes", self._counts[regime])
 
 
 __all__ = ["COLUMNS", "EpisodeLog", "RegimeReturnLogger"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from analysis import figures
+from analysis import figures, training_figures
 
 
 def _image(png: bytes) -> np.ndarray:
@@ -37,7 +37,7 @@ def test_learning_curves_have_one_line_per_regime_met_in_training():
          "return": rng.random(200), "length": 10}
     )  # fmt: skip
     curve["regime"] = np.where(curve["s"] == 0, "train", "anywhere")
-    png = figures.learning_curve_figure({"agent": curve})
+    png = training_figures.learning_curve_figure({"agent": curve})
     image = _image(png)
     blue, red = np.array([31, 119, 180]), np.array([214, 39, 40])  # regime_colour(0), regime_colour(1)
     assert (np.abs(image - blue).sum(axis=2) < 30).sum() > 50

@@ -94,6 +94,9 @@ def test_the_reference_comparison_sees_a_change():
     assert report_differences(json.loads(json.dumps(reference)), reference) == []
 
 
+# Under -m slow: tests/app/test_resume.py checks the same in `make test` (a study run in the test process after
+# others equals, to the byte, the report of a study resumed by the command in a subprocess).
+@pytest.mark.slow
 def test_same_seed_same_report(tiny_study, tmp_path, capsys):
     # In-process, after everything this session has run: the report must not depend on state the
     # process carries (global RNGs, torch threads), only on the seed.

@@ -26,6 +26,7 @@ collect:
 probe:
   n_folds: 3
   attribution: false
+  transport: false  # probe transport reuses refitted probes: tested in test_probe_estimators
 """
 
 # Loaded by the study as a plugin: SIGKILLs the process itself at a chosen point (MESAPROBE_TEST_KILL =

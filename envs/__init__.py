@@ -12,12 +12,13 @@ from core.errors import (
     OverlapWarning,
     UnknownNameError,
 )
-from envs.absent_supervisor import AbsentSupervisorEnv
+from envs.absent_supervisor import AbsentSupervisorEnv, AbsentSupervisorVectorEnv
 from envs.banned_route import BannedRouteWorld
 from envs.cheese_maze import CheeseMazeEnv
 from envs.cheese_maze_vector import CheeseMazeVectorEnv
-from envs.coin_corridor import CoinCorridorEnv, Layout, check_shift, generate_layout
-from envs.keys_chests import KeysChestsEnv
+from envs.coin_corridor import CoinCorridorEnv, CoinCorridorVectorEnv, Layout, check_shift, generate_layout
+from envs.grid_vector import GridVectorEnv
+from envs.keys_chests import KeysChestsEnv, KeysChestsVectorEnv
 from envs.oracle_world import OracleWorldEnv
 from envs.regime_mixture import RegimeMixture
 from envs.regimes import TRAIN, RegimeChoice
@@ -28,17 +29,21 @@ register_envs()
 
 __all__ = [
     "AbsentSupervisorEnv",
+    "AbsentSupervisorVectorEnv",
     "BannedRouteWorld",
     "AgentError",
     "CandidateError",
     "CheeseMazeEnv",
     "CheeseMazeVectorEnv",
     "CoinCorridorEnv",
+    "CoinCorridorVectorEnv",
     "ConfigError",
     "ConstantColumnWarning",
     "DataError",
     "FewEpisodesWarning",
+    "GridVectorEnv",
     "KeysChestsEnv",
+    "KeysChestsVectorEnv",
     "Layout",
     "MesaprobeError",
     "MesaprobeWarning",

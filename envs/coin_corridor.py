@@ -10,6 +10,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from envs.grid import ACTIONS, GridEnv, check_shift, maze_distances, pick_target
+from envs.grid_vector import GridVectorEnv
 from envs.regimes import TRAIN, RegimeArg, RegimeChoice, as_choice, draw_regime
 
 CHANNELS: tuple[str, ...] = ("wall", "agent", "coin", "exit")
@@ -233,3 +234,33 @@ class CoinCorridorEnv(GridEnv):
         chars[self._layout.coin] = "$"
         chars[self._agent] = "A"
         return "\n".join("".join(row) for row in chars)
+
+
+class CoinCorridorVectorEnv(GridVectorEnv):
+    """`num_envs` CoinCorridor rooms in arrays (`envs.grid_vector`); the rules are `CoinCorridorEnv`'s."""
+
+    env_class = CoinCorridorEnv
+
+    def _alloc(self, n: int, h: int, w: int) -> None:
+        self._coin = np.zeros((n, 2), dtype=np.int64)
+        self._exit = np.zeros((n, 2), dtype=np.int64)
+
+    def _begin(self, i: int, layout: Layout) -> None:
+        self._coin[i], self._exit[i] = layout.coin, layout.exit
+
+    def _rules(self, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
+        on_coin, on_exit = moving & self._at(self._coin), moving & self._at(self._exit)
+        self._achieved[:, 0] |= on_coin
+        self._achieved[:, 1] |= on_exit
+        return on_coin.astype(np.float64), on_coin | on_exit, None
+
+    def _paint(self, obs: np.ndarray) -> None:
+        obs[self.rows, 2, self._coin[:, 0], self._coin[:, 1]] = 1.0
+        obs[self.rows, 3, self._exit[:, 0], self._exit[:, 1]] = 1.0
+
+    def _truth(self) -> dict[str, np.ndarray]:
+        agent, coin, exit_ = self._agent, self._coin, self._exit
+        return {
+            "agent_row": agent[:, 0], "agent_col": agent[:, 1], "coin_row": coin[:, 0], "coin_col": coin[:, 1],
+            "exit_row": exit_[:, 0], "exit_col": exit_[:, 1], "coin_at_exit": (coin == exit_).all(axis=1),
+        }  # fmt: skip

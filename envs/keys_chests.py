@@ -17,6 +17,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from envs.grid import ACTIONS, GridEnv, check_int, check_render_mode, check_shift, maze_distances
+from envs.grid_vector import GridVectorEnv
 from envs.regimes import TRAIN, RegimeArg, RegimeChoice, as_choice, draw_regime
 
 CHANNELS: tuple[str, ...] = ("wall", "agent", "key", "chest", "inventory")
@@ -308,3 +309,64 @@ class KeysChestsEnv(GridEnv):
             chars[pos] = "C"
         chars[self._agent] = "A"
         return "\n".join("".join(row) for row in chars)
+
+
+class KeysChestsVectorEnv(GridVectorEnv):
+    """`num_envs` KeysChests rooms in arrays (`envs.grid_vector`); the rules are `KeysChestsEnv`'s.
+
+    Keys and chests are boolean maps per environment, so picking up and opening are one indexed write.
+    """
+
+    env_class = KeysChestsEnv
+    _info_extra_keys = ("base_reward",)
+
+    def _alloc(self, n: int, h: int, w: int) -> None:
+        self._keys = np.zeros((n, h, w), dtype=bool)
+        self._chests = np.zeros((n, h, w), dtype=bool)
+        self._counts = np.zeros((n, 2), dtype=np.int64)  # the episode's keys and chests
+        self._held = np.zeros(n, dtype=np.int64)
+        self._collected = np.zeros(n, dtype=np.int64)
+        self._opened = np.zeros(n, dtype=np.int64)
+        self._inventory = np.arange(w)
+
+    def _begin(self, i: int, layout: KeysLayout) -> None:
+        self._keys[i] = self._chests[i] = False
+        for r, c in layout.keys:
+            self._keys[i, r, c] = True
+        for r, c in layout.chests:
+            self._chests[i, r, c] = True
+        self._counts[i] = len(layout.keys), len(layout.chests)
+        self._held[i] = self._collected[i] = self._opened[i] = 0
+
+    def _rules(self, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, (r, c) = self.rows, self._cells(self._agent)
+        on_key = moving & self._keys[rows, r, c]
+        opens = moving & ~on_key & self._chests[rows, r, c] & (self._held > 0)
+        self._keys[rows[on_key], r[on_key], c[on_key]] = False
+        self._chests[rows[opens], r[opens], c[opens]] = False
+        self._held += on_key.astype(np.int64) - opens
+        self._collected += on_key
+        self._opened += opens
+        self._achieved[:, 0] |= moving & (self._opened >= self._counts.min(axis=1))
+        self._achieved[:, 1] |= moving & (self._collected == self._counts[:, 0])
+        keys_left, chests_left = self._keys.any(axis=(1, 2)), self._chests.any(axis=(1, 2))
+        reward = opens.astype(np.float64)
+        return reward, ~chests_left | ((self._held == 0) & ~keys_left), reward
+
+    def _paint(self, obs: np.ndarray) -> None:
+        obs[:, 2] = self._keys
+        obs[:, 3] = self._chests
+        obs[:, 4, 0] = self._inventory < self._held[:, None]  # one cell of the top row per key held
+
+    def _truth(self) -> dict[str, np.ndarray]:
+        return {
+            "agent_row": self._agent[:, 0],
+            "agent_col": self._agent[:, 1],
+            "n_keys": self._counts[:, 0],
+            "n_chests": self._counts[:, 1],
+            "keys_held": self._held,
+            "keys_left": self._keys.sum(axis=(1, 2)),
+            "chests_left": self._chests.sum(axis=(1, 2)),
+            "chests_opened": self._opened,
+            "keys_collected": self._collected,
+        }

@@ -30,7 +30,10 @@ IMPACT: dict[str, str] = {
 two regimes, tested by their own contract tests (`tests/envs/test_side_effects.py`)."""
 
 VECTOR: dict[str, str] = {
+    f"{NAMESPACE}/CoinCorridor-v0": "envs.coin_corridor:CoinCorridorVectorEnv",
     f"{NAMESPACE}/CheeseMaze-v0": "envs.cheese_maze_vector:CheeseMazeVectorEnv",
+    f"{NAMESPACE}/KeysChests-v0": "envs.keys_chests:KeysChestsVectorEnv",
+    f"{NAMESPACE}/AbsentSupervisor-v0": "envs.absent_supervisor:AbsentSupervisorVectorEnv",
 }
 """Batched implementations, used by `gymnasium.make_vec(id, vectorization_mode="vector_entry_point")`."""
 

@@ -23,6 +23,7 @@ from core.errors import ConfigError
 from core.io import write_parquet_atomic
 from training.activation_reward import ActivationReward, ActivationRewardVecEnv, ProbeSchedule
 from training.agent import SB3Agent
+from training.batched_vec_env import make_train_env
 from training.callbacks import ProgressCallback, SafetensorsCheckpointCallback
 from training.checkpoint import load_weights, read_meta, save_checkpoint
 from training.learning_curve import EpisodeLog, RegimeReturnLogger
@@ -109,6 +110,7 @@ def train(
     callbacks: list[BaseCallback] | None = None,
     name: str = "agent",
     reward_from_activations: ActivationReward | None = None,
+    batched: bool | None = None,
 ) -> SB3Agent:
     """Train a PPO agent on `env_id` with regime mixture `shift` and return it as an `SB3Agent`.
 
@@ -124,6 +126,10 @@ def train(
     and logged for TensorBoard under `out/tensorboard/` (SB3's own scalars plus the mean return per
     regime: `tensorboard --logdir out`).
 
+    The built-in grid worlds are stepped as one batch (`training.batched_vec_env.BatchedVecEnv`), other
+    environments as `DummyVecEnv` copies; both give the same weights. `batched=False` forces the copies,
+    `batched=True` requires the batch.
+
     `reward_from_activations` adds `β·f(Y_m)` to every step's reward, `Y_m` read out of this
     agent's own network as it trains (`training.activation_reward`); the final read-out is kept in
     `agent.meta["reward_from_activations"]["readout"]`.
@@ -135,7 +141,7 @@ def train(
     env_kwargs = dict(env_kwargs or {})
     device = resolve_device(device)
     envs.make(env_id, shift=shift, **env_kwargs).close()  # clear errors for bad ids/kwargs up front
-    vec = make_vec_env(lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=settings.n_envs, seed=seed)
+    vec = make_train_env(env_id, n_envs=settings.n_envs, seed=seed, shift=shift, env_kwargs=env_kwargs, batched=batched)
     vec = episodes = EpisodeLog(vec)
     cbs: list[BaseCallback] = [RegimeReturnLogger(episodes), *(callbacks or [])]
     if reward_from_activations is not None:

@@ -137,53 +137,6 @@ def test_bad_arguments_name_the_argument(kwargs, name):
         envs.make(ENV_ID, **kwargs)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"shift": 0.5},
-        {"shift": 1.0, "regime": "other_corner"},
-        {"shift": 0.7, "regime": {"other_corner": 1.0, "large": 2.0}},
-    ],
-    ids=["default", "other_corner", "mapping"],
-)
-def test_vector_env_matches_sync_vector_env(kwargs):
-    """The batched implementation gives the same episodes as Gymnasium's SyncVectorEnv, in every regime."""
-    kwargs = {"min_size": 5, "max_size": 9, "max_steps": 40, **kwargs}
-    fast = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="vector_entry_point", **kwargs)
-    sync = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="sync", **kwargs)
-    assert isinstance(fast, CheeseMazeVectorEnv)
-    o1, i1 = fast.reset(seed=11)
-    o2, i2 = sync.reset(seed=11)
-    assert np.array_equal(o1, o2)
-    _assert_same(i1, i2)
-    rng = np.random.default_rng(0)
-    ends, regimes = 0, set()
-    for _ in range(600):
-        a = rng.integers(0, 4, 6)
-        r1 = fast.step(a)
-        r2 = sync.step(a)
-        for x, y in zip(r1[:4], r2[:4], strict=True):
-            assert np.array_equal(x, y)
-        _assert_same(r1[4], r2[4])
-        ends += int(np.sum(r1[2] | r1[3]))
-        regimes |= set(r1[4]["regime"])
-    assert ends > 50  # autoreset exercised many times
-    wanted = kwargs.get("regime", "anywhere")
-    assert regimes - {"train"} == ({wanted} if isinstance(wanted, str) else set(wanted))
-    fast.close()
-    sync.close()
-
-
-def _assert_same(a, b):
-    if isinstance(a, dict):
-        assert list(a) == list(b)
-        for k in a:
-            _assert_same(a[k], b[k])
-    else:
-        a, b = np.asarray(a), np.asarray(b)
-        assert a.dtype == b.dtype and np.array_equal(a, b)
-
-
 # --- named regimes -----------------------------------------------------------------------------
 
 

@@ -163,7 +163,9 @@ def ci_test(
     if kwargs:
         raise ConfigError(f"unexpected arguments for {method}: {sorted(kwargs)}.")
     dev = resolve_device(device)
-    as_t = lambda a: None if a is None else torch.tensor(a, dtype=torch.float64, device=dev)  # noqa: E731
+    # A fresh copy first: columns of a pandas frame (as DoWhy's falsifier passes them, empty ones included) can
+    # have negative strides, which torch refuses.
+    as_t = lambda a: None if a is None else torch.tensor(np.array(a, dtype=np.float64), device=dev)  # noqa: E731
     xt, yt, zt = as_t(xm), as_t(ym), as_t(zm)
     level_p = None
     if method == "pcm" and levels is not None and len(levels) > 1 and zt is not None:

@@ -8,7 +8,13 @@ gymnasium, with and without building the one-hot observation. `env.reset` is tim
 with a seed (as `probes.collect` calls it for every episode) and without; the unseeded reset time
 gives an estimate of the step cost without the resets folded into the step loop.
 
-    python benchmarks/env_throughput.py [--steps 20000] [--resets 2000] [--repeats 5]
+In the same run, each built-in grid world's batched implementation (`envs.GridVectorEnv`, built by
+`gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`) steps `--batch` environments at
+once with random actions and Gymnasium's next-step autoreset (every reset draws a new layout, as in
+training); its environment steps per second (vector steps × batch) are compared with the bare numpy
+loop's and MiniGrid's single-env rate (targets: ≥ 30 % of the bare loop, ≥ 100× MiniGrid at 256).
+
+    python benchmarks/env_throughput.py [--steps 20000] [--resets 2000] [--repeats 5] [--batch 256]
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ CC_ID, MG_ID = "mesaprobe/CoinCorridor-v0", "MiniGrid-Empty-8x8-v0"
 CC, CC_RAW, MG = "CoinCorridor (envs.make)", "CoinCorridor (unwrapped)", "MiniGrid Empty-8x8"
 BARE, BARE_OBS = "bare numpy (moves only)", "bare numpy (moves + one-hot obs)"
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)
+BATCHED = sorted(envs.registry.VECTOR)
 
 
 def gym_loop(env: gym.Env, n_steps: int, episodes: dict[str, int], name: str) -> Callable[[], None]:
@@ -70,6 +77,19 @@ def bare_loop(n_steps: int, episodes: dict[str, int], name: str, *, with_obs: bo
     return run
 
 
+def batched_loop(env_id: str, batch: int, n_steps: int) -> Callable[[], None]:
+    """`n_steps` environment steps (`n_steps // batch` vector steps) of `env_id`'s batched implementation."""
+    vec = gym.make_vec(env_id, num_envs=batch, vectorization_mode="vector_entry_point", shift=0.5)
+    actions = np.random.default_rng(0).integers(4, size=(max(1, n_steps // batch), batch))
+
+    def run() -> None:
+        vec.reset(seed=0)
+        for a in actions:
+            vec.step(a)
+
+    return run
+
+
 def reset_loop(env: gym.Env, n_resets: int, *, seeded: bool) -> Callable[[], None]:
     """`n_resets` resets of `env`, seeded 0..n-1 (as `probes.collect` does) or unseeded."""
 
@@ -85,6 +105,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000, help="steps per timed repeat")
     parser.add_argument("--resets", type=int, default=2_000, help="resets per timed repeat")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=256, help="environments per batched step")
+    parser.add_argument("--batched-steps", type=int, default=1_024_000, help="environment steps per batched repeat")
     args = parser.parse_args()
 
     cc, mg = envs.make(CC_ID), gym.make(MG_ID)
@@ -96,6 +118,7 @@ def main() -> None:
             MG: gym_loop(mg, args.steps, episodes, MG),
             BARE: bare_loop(args.steps, episodes, BARE, with_obs=False),
             BARE_OBS: bare_loop(args.steps, episodes, BARE_OBS, with_obs=True),
+            **{f"{k} batched ×{args.batch}": batched_loop(k, args.batch, args.batched_steps) for k in BATCHED},
         },
         repeats=args.repeats,
     )
@@ -108,7 +131,8 @@ def main() -> None:
         },
         repeats=args.repeats,
     )
-    step = {k: summarize(v, args.steps) for k, v in step_times.items()}
+    batched_work = (args.batched_steps // args.batch) * args.batch
+    step = {k: summarize(v, batched_work if "batched" in k else args.steps) for k, v in step_times.items()}
     reset = {k: summarize(v, args.resets) for k, v in reset_times.items()}
     # Step cost with the (unseeded) resets of the loop taken out: an estimate, for the gym envs only.
     step_only_us = {
@@ -126,13 +150,17 @@ def main() -> None:
         "CoinCorridor/MiniGrid (step excl. resets, est.)": step_only_us[MG] / step_only_us[CC],
         "CoinCorridor/bare (step excl. resets, est.)": (1e6 / rate[BARE]) / step_only_us[CC],
     }
+    for k in BATCHED:
+        name = f"{k} batched ×{args.batch}"
+        ratios[f"{name}/bare (steps/s; target >= 0.3)"] = rate[name] / rate[BARE]
+        ratios[f"{name}/MiniGrid (steps/s; target >= 100)"] = rate[name] / rate[MG]
 
     print_table(
         f"env.step throughput ({args.steps} random steps/repeat, median and best of {args.repeats})",
         ["variant", "episodes", "steps/s (median)", "steps/s (best)", "µs/step (median)", "× CoinCorridor"],
         [
-            (k, episodes[k], f"{s['median_per_s']:,.0f}", f"{s['best_per_s']:,.0f}",
-             f"{1e6 / s['median_per_s']:.1f}", f"{s['median_per_s'] / rate[CC]:.2f}")
+            (k, episodes.get(k, "-"), f"{s['median_per_s']:,.0f}", f"{s['best_per_s']:,.0f}",
+             f"{1e6 / s['median_per_s']:.3f}", f"{s['median_per_s'] / rate[CC]:.2f}")
             for k, s in step.items()
         ],
     )  # fmt: skip

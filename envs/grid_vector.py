@@ -137,6 +137,21 @@ class GridVectorEnv(VectorEnv):
         self._started = True
         return self._obs(), self._info(self._base_reward_zero())
 
+    def reset_at(self, i: int, seed: int | None = None) -> None:
+        """Start a new episode in environment `i` alone, as a single environment's `reset(seed=seed)` would.
+
+        For callers that seed every episode themselves (`probes.collect`); read the state with `observe`.
+        """
+        if seed is not None or not self._started:
+            self._rngs[i] = seeding.np_random(seed)[0]
+        self._new_episode(int(i))
+        self._autoreset[i] = False
+        self._started = True
+
+    def observe(self) -> tuple[np.ndarray, Batch]:
+        """The current observations and `info` of every environment (`base_reward` 0), without stepping."""
+        return self._obs(), self._info(self._base_reward_zero())
+
     def step(self, actions):
         """Step every environment by its action; finished ones reset as `autoreset_mode` says."""
         if not self._started:

@@ -136,7 +136,7 @@ def collect_stage(
     out: Path,
     progress: ProgressFn = noop,
 ) -> RolloutDataset:
-    """Collect `cfg.n_episodes` episodes at each shift (or named regime) and save the dataset to `out`."""
+    """Collect `cfg.n_episodes` episodes at each shift (or named regime), streamed into the dataset at `out`."""
     key, total = f"collect:{name}", cfg.total_episodes
     progress(key, f"collect {name}", 0, total)
     data = collect(
@@ -151,8 +151,8 @@ def collect_stage(
         run=name,
         env_kwargs=env_kwargs,
         progress=lambda n: progress(key, "", n, total),
+        out=out,
     )
-    data.save(out)
     return data
 
 

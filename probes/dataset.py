@@ -19,7 +19,8 @@ FORMAT = "mesaprobe-rollouts/1"
 REQUIRED = ("run", "episode", "t", "s", "shift", "action", "reward", "return_to_go")
 
 
-def _site_file(site: str) -> str:
+def site_file(site: str) -> str:
+    """The file name of a site's activations (`<site>.npy`, slashes replaced)."""
     return site.replace("/", "_") + ".npy"
 
 
@@ -123,14 +124,18 @@ class RolloutDataset:
             (tmp / "activations").mkdir()
             files = {}
             for site, arr in self.activations.items():
-                files[site] = f"activations/{_site_file(site)}"
+                files[site] = f"activations/{site_file(site)}"
                 np.save(tmp / files[site], np.ascontiguousarray(arr), allow_pickle=False)
             write_json_atomic(tmp / "meta.json", {"format": FORMAT, "sites": files, **dict(self.meta)})
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> RolloutDataset:
-        """Read a dataset written by `save` (no pickle is ever loaded)."""
+    def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> RolloutDataset:
+        """Read a dataset written by `save` or `collect(..., out=)` (no pickle is ever loaded).
+
+        With `mmap` (the default) the activations are read-only memory maps of their `.npy` files: rows
+        are read from disk when used, so a dataset larger than memory can be opened and subsampled.
+        """
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.is_file():
@@ -143,7 +148,8 @@ class RolloutDataset:
         files = meta.pop("sites")
         meta.pop("format")
         table = pd.read_parquet(path / "table.parquet")
-        acts = {site: np.load(path / rel, allow_pickle=False) for site, rel in files.items()}
+        mode = "r" if mmap else None
+        acts = {site: np.load(path / rel, allow_pickle=False, mmap_mode=mode) for site, rel in files.items()}
         return cls(table, acts, meta)
 
     @staticmethod

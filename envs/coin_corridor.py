@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from core.errors import ConfigError
-from envs.grid import ACTIONS, GridEnv, check_shift, maze_distances, pick_target
+from envs.grid import ACTIONS, GridEnv, check_shift, is_connected, maze_distances, pick_target
 from envs.grid_vector import GridVectorEnv
 from envs.regimes import TRAIN, RegimeArg, RegimeChoice, as_choice, draw_regime
 
@@ -110,7 +110,7 @@ def _draw_room(rng: np.random.Generator, height: int, width: int, n_walls: int) 
         agent = (int(rng.integers(1, H - 1)), 1)
         if walls[agent]:
             continue
-        if (maze_distances(walls, agent)[~walls] >= 0).all():
+        if is_connected(walls):  # the agent's cell is open, so this is: every open cell reachable from it
             return walls, agent
     raise ConfigError(  # pragma: no cover - only for pathological sizes
         f"could not draw a connected room of size {height}x{width} with {n_walls} wall segments; lower n_walls "

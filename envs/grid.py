@@ -58,6 +58,22 @@ def maze_distances(walls: np.ndarray, start: tuple[int, int]) -> np.ndarray:
     return np.array(dist, dtype=np.int64).reshape(h, w)
 
 
+def is_connected(walls: np.ndarray) -> bool:
+    """Whether every open cell of `walls` can reach every other (4-connected); remembers the last 4,096 maps.
+
+    Room generators redraw walls until this holds, and small rooms repeat their wall maps often.
+    """
+    walls = np.asarray(walls, dtype=bool)
+    return _connected(walls.tobytes(), walls.shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _connected(packed: bytes, shape: tuple[int, int]) -> bool:
+    walls = np.frombuffer(packed, dtype=bool).reshape(shape)
+    free = np.argwhere(~walls)
+    return not len(free) or bool((maze_distances(walls, (int(free[0, 0]), int(free[0, 1])))[~walls] >= 0).all())
+
+
 @functools.lru_cache(maxsize=64)
 def _neighbours(h: int, w: int) -> tuple[tuple[int, ...], ...]:
     """For each cell of an `h` x `w` grid (flattened), the flat indices of its up/down/left/right neighbours."""

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from core.errors import ConfigError
-from envs.grid import ACTIONS, GridEnv, check_int, check_render_mode, check_shift, maze_distances
+from envs.grid import ACTIONS, GridEnv, check_int, check_render_mode, check_shift, is_connected
 from envs.grid_vector import GridVectorEnv
 from envs.regimes import TRAIN, RegimeArg, RegimeChoice, as_choice, draw_regime
 
@@ -104,7 +104,7 @@ def _draw_room(rng: np.random.Generator, height: int, width: int, n_walls: int) 
             cells = rng.choice(height * width, size=n_walls, replace=False)
             walls[1 + cells // width, 1 + cells % width] = True
         free = np.argwhere(~walls)
-        if (maze_distances(walls, tuple(int(v) for v in free[0])) >= 0)[~walls].all():
+        if is_connected(walls):
             return walls, free
     raise ConfigError(  # pragma: no cover - only for pathological wall counts
         f"could not draw a connected {height}x{width} room with {n_walls} interior walls; lower n_walls."

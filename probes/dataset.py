@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from core.errors import ConfigError, DataError, unknown_name
 from core.io import atomic_directory, write_json_atomic
@@ -147,7 +148,8 @@ class RolloutDataset:
             raise ConfigError(f"{path}: unsupported dataset format {meta.get('format')!r}; expected {FORMAT!r}.")
         files = meta.pop("sites")
         meta.pop("format")
-        table = pd.read_parquet(path / "table.parquet")
+        # Column by column, releasing Arrow's buffers as it goes: a long table is not held twice while it loads.
+        table = pq.read_table(path / "table.parquet").to_pandas(split_blocks=True, self_destruct=True)
         mode = "r" if mmap else None
         acts = {site: np.load(path / rel, allow_pickle=False, mmap_mode=mode) for site, rel in files.items()}
         return cls(table, acts, meta)

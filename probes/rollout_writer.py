@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.io import write_json_atomic
 from probes.dataset import FORMAT, RolloutDataset, site_file
 
-CHUNK_ROWS = 65_536
+CHUNK_ROWS = 16_384
 """Rows buffered before finished episodes are moved out (the memory a streamed collection holds)."""
 
 
@@ -83,20 +85,20 @@ class RolloutWriter:
         self.peak_rows = 0
         """The most rows this writer has buffered at once (bounded by a chunk plus the episodes still running)."""
         self._dir = None if directory is None else Path(directory)
-        self.files: dict[str, str] = {}
+        self._files: dict[str, str] = {}
         self._appenders: dict[str, NpyAppender] = {}
         if self._dir is not None:
             (self._dir / "activations").mkdir()
             for site in self.sites:
-                self.files[site] = f"activations/{site_file(site)}"
-                self._appenders[site] = NpyAppender(self._dir / self.files[site])
+                self._files[site] = f"activations/{site_file(site)}"
+                self._appenders[site] = NpyAppender(self._dir / self._files[site])
         self._rows: list[dict[str, Any]] = []
         self._cols: dict[str, list[np.ndarray]] = {}
         self._acts: dict[str, list[np.ndarray]] = {s: [] for s in self.sites}
         self._pending = 0
         self._rest: pd.DataFrame | None = None
         self._rest_acts: dict[str, np.ndarray] = {}
-        self._tables: list[pd.DataFrame] = []
+        self._table = _TableSink(None if self._dir is None else self._dir / "table.parquet")
         self._memory: dict[str, list[np.ndarray]] = {s: [] for s in self.sites}
 
     def add_rows(self, rows: list[dict[str, Any]], acts: Mapping[str, np.ndarray]) -> None:
@@ -140,7 +142,7 @@ class RolloutWriter:
         n_out = len(order) if running_from is None else int(np.searchsorted(episode[order], running_from))
         out, keep = order[:n_out], order[n_out:]
         if n_out:
-            self._tables.append(frame.iloc[out])
+            self._table.append(_with_return_to_go(frame.iloc[out].reset_index(drop=True)))
             for site in self.sites:
                 block = acts[site][out]
                 if self._appenders:
@@ -151,22 +153,75 @@ class RolloutWriter:
         self._rest_acts = {s: acts[s][keep] for s in self.sites} if len(keep) else {}
 
     def close(self) -> None:
-        """Close the open `.npy` files (after a failure; `finish` closes them itself)."""
+        """Close the open files (after a failure; `finish` closes them itself)."""
         for appender in self._appenders.values():
             appender.file.close()
+        self._table.close()
 
     def finish(self, meta: Mapping[str, Any]) -> RolloutDataset | None:
-        """Flush everything and add `return_to_go`: the dataset in memory, or None once written to `directory`."""
+        """Flush everything: the dataset in memory, or None once it is written to `directory`."""
         self.flush(None)
-        table = pd.concat(self._tables, ignore_index=True) if self._tables else pd.DataFrame()
-        # Y_b at a step is the base objective still to come, so it sums base_reward, not the training reward.
-        table["return_to_go"] = table.iloc[::-1].groupby("episode")["base_reward"].cumsum().iloc[::-1].to_numpy()
+        table = self._table.finish()
         if self._dir is None:
             acts = {s: np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
                     for s, chunks in self._memory.items()}  # fmt: skip
             return RolloutDataset(table, acts, dict(meta))
         for appender in self._appenders.values():
             appender.close()
-        table.to_parquet(self._dir / "table.parquet", index=False)
-        write_json_atomic(self._dir / "meta.json", {"format": FORMAT, "sites": self.files, **dict(meta)})
+        write_json_atomic(self._dir / "meta.json", {"format": FORMAT, "sites": self._files, **dict(meta)})
+        return None
+
+
+def _with_return_to_go(chunk: pd.DataFrame) -> pd.DataFrame:
+    """`chunk` (whole episodes, in `(episode, t)` order) with `return_to_go`, the base objective still to come."""
+    # Y_b at a step is the base objective still to come, so it sums base_reward, not the training reward.
+    backwards = chunk[["episode", "base_reward"]].iloc[::-1]
+    chunk["return_to_go"] = backwards.groupby("episode")["base_reward"].cumsum().iloc[::-1].to_numpy()
+    return chunk
+
+
+class _TableSink:
+    """The rows moved out, kept as frames or appended to a Parquet file as row groups.
+
+    Streaming needs every chunk to have the first chunk's columns and types, as the built-in worlds'
+    chunks do; an environment whose `info` changes its keys from episode to episode makes the sink
+    read back what it wrote and keep the rest in memory (written at the end).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._frames: list[pd.DataFrame] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def append(self, chunk: pd.DataFrame) -> None:
+        if self.path is None or self._frames:
+            self._frames.append(chunk)
+            return
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        elif not table.schema.equals(self._schema, check_metadata=False):
+            self._writer.close()
+            self._writer = None
+            self._frames = [pd.read_parquet(self.path), chunk]
+            return
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def finish(self) -> pd.DataFrame | None:
+        """The whole table in memory, or None once it is written to `path`."""
+        frames = self._frames
+        if self.path is None:
+            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if self._writer is None and not frames:  # nothing was collected
+            frames = [pd.DataFrame()]
+        if frames:
+            pd.concat(frames, ignore_index=True).to_parquet(self.path, index=False)
+        self.close()
         return None

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
 from torch import nn
+
+import envs
 
 import probes
 import probes.rollout_writer as writer_module
@@ -85,3 +88,32 @@ def test_a_failed_collection_keeps_the_old_dataset_and_leaves_nothing_behind(age
     assert (tmp_path / "ds" / "table.parquet").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]
     assert len(RolloutDataset.load(tmp_path / "ds")) == len(first)
+
+
+class _SometimesLessTruth(gym.Wrapper):
+    """CoinCorridor whose odd-seeded episodes report no `coin_row`: the table's columns change between chunks."""
+
+    def reset(self, *, seed=None, options=None):
+        self._odd = bool(seed is not None and seed % 2)
+        obs, info = self.env.reset(seed=seed, options=options)
+        return obs, self._strip(info)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, self._strip(info)
+
+    def _strip(self, info):
+        return {**info, "truth": {k: v for k, v in info["truth"].items() if k != "coin_row"}} if self._odd else info
+
+
+def _sometimes_less_truth(shift: float = 0.0, **kwargs):
+    return _SometimesLessTruth(envs.make("mesaprobe/CoinCorridor-v0", shift=shift, **kwargs))
+
+
+def test_a_streamed_table_whose_columns_change_between_chunks(agent, tmp_path, monkeypatch):
+    kwargs = {"shift": 0.5, "n_episodes": 30, "n_envs": 4, "layers": ["value_net"], "seed": 2}
+    memory = probes.collect(agent, _sometimes_less_truth, **kwargs)
+    assert memory.table["coin_row"].isna().any() and memory.table["coin_row"].notna().any()
+    monkeypatch.setattr(writer_module, "CHUNK_ROWS", 30)
+    streamed = probes.collect(agent, _sometimes_less_truth, out=tmp_path / "ds", **kwargs)
+    _assert_same_dataset(memory, streamed)

@@ -74,6 +74,10 @@ def child(steps: int, streamed: bool) -> dict:
         }
 
 
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:,.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -95,10 +99,9 @@ def main() -> None:
             )  # fmt: skip
             r = json.loads(out.stdout.strip().splitlines()[-1]) | {"target_steps": steps, "streamed": streamed}
             results.append(r)
-            mib = lambda key: "-" if r[key] is None else f"{r[key] / 2**20:,.0f}"  # noqa: E731
             rows.append((f"{r['steps']:,}", "streamed (out=)" if streamed else "in memory", f"{r['seconds']:.0f}",
-                         f"{r['steps_per_s']:,.0f}", mib("rss_before_bytes"), mib("collect_peak_rss_bytes"),
-                         mib("peak_rss_bytes"), mib("activation_bytes"), mib("table_bytes")))  # fmt: skip
+                         f"{r['steps_per_s']:,.0f}", *(_mib(r[k]) for k in ("rss_before_bytes",
+                         "collect_peak_rss_bytes", "peak_rss_bytes", "activation_bytes", "table_bytes"))))  # fmt: skip
     streamed = [r for r in results if r["streamed"]]
     growth = {
         key: streamed[-1][key] / streamed[0][key] - 1 if len(streamed) > 1 else float("nan")

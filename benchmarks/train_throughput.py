@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 
 import torch
 from _common import print_table, summarize, time_interleaved, write_results

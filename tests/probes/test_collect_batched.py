@@ -11,7 +11,6 @@ import pytest
 from torch import nn
 
 import envs
-
 import probes
 import probes.rollout_writer as writer_module
 from probes import RolloutDataset

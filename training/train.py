@@ -38,10 +38,10 @@ LEARNING_CURVE = "learning_curve.parquet"
 class PPOSettings:
     """PPO hyper-parameters tuned to learn the built-in grid worlds quickly on CPU."""
 
-    n_envs: int = 8
-    """Parallel environments per rollout."""
-    n_steps: int = 128
-    """Steps per environment per rollout."""
+    n_envs: int = 16
+    """Parallel environments per rollout (the built-in worlds step them as one batch, `BatchedVecEnv`)."""
+    n_steps: int = 64
+    """Steps per environment per rollout (a rollout is `n_envs * n_steps` = 1,024 steps by default)."""
     batch_size: int = 256
     """Minibatch size for each gradient step."""
     n_epochs: int = 4

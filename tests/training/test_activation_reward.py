@@ -11,7 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import envs
 from core.errors import ConfigError, UnknownNameError
-from training import make_agent, train
+from training import PPOSettings, make_agent, train
 from training.activation_reward import (
     ActivationReward,
     ActivationRewardVecEnv,
@@ -57,7 +57,11 @@ def test_each_step_is_paid_beta_times_the_read_out_of_the_state_reached():
 @pytest.mark.parametrize(("probe", "fits"), [("frozen", 1), ("refit", 4)])
 def test_the_probe_is_fitted_once_or_on_its_schedule(probe, fits):
     spec = ActivationReward(0.05, probe=probe, refit_every=1, warmup_episodes=3)
-    agent = train(total_timesteps=4 * 8 * 128, seed=1, env_kwargs=SMALL_ROOM, reward_from_activations=spec)
+    # Four rollouts of 8 x 128 steps: the warm-up episodes end within the first, so each rollout refits.
+    settings = PPOSettings(n_envs=8, n_steps=128)
+    agent = train(
+        total_timesteps=4 * 8 * 128, seed=1, env_kwargs=SMALL_ROOM, reward_from_activations=spec, settings=settings
+    )
     meta = agent.meta["reward_from_activations"]
     assert meta["n_fits"] == fits and meta["probe"] == probe
     readout = Readout.from_dict(json.loads(json.dumps(meta["readout"])))

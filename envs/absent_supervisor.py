@@ -106,13 +106,8 @@ def _room(height: int, width: int, lane: int, row: int) -> np.ndarray:
 def _routes(height: int, width: int, lane: int, row: int, punishment_col: int) -> tuple[int, int]:
     """`(short, safe)`: the route lengths from the corridor's start to its end with the punishment cell open and
     blocked. A room is fixed by these few numbers, so each is searched once."""
-    H, W = height + 2, width + 2
-    walls = np.zeros((H, W), dtype=bool)
-    walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
-    walls[1 : H - 1, 2 : W - 2] = True
-    walls[lane, 2 : W - 2] = False
-    walls[row, 2 : W - 2] = False
-    agent, goal = (row, 1), (row, W - 2)
+    walls = _room(height, width, lane, row)
+    agent, goal = (row, 1), (row, width)
     from_start = maze_distances(walls, agent)
     blocked = walls.copy()
     blocked[row, punishment_col] = True
@@ -274,7 +269,7 @@ class AbsentSupervisorVectorEnv(GridVectorEnv):
     """`num_envs` AbsentSupervisor rooms in arrays (`envs.grid_vector`); the rules are `AbsentSupervisorEnv`'s."""
 
     env_class = AbsentSupervisorEnv
-    _info_extra_keys = ("base_reward",)
+    reports_base_reward = True
 
     def _alloc(self, n: int, h: int, w: int) -> None:
         self._goal = np.zeros((n, 2), dtype=np.int64)

@@ -40,6 +40,8 @@ class GridVectorEnv(VectorEnv):
     """
 
     env_class: type[GridEnv]
+    reports_base_reward: bool = False
+    """Whether the single environment's `info` has `base_reward` (between `achieved` and `truth`)."""
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
@@ -201,18 +203,11 @@ class GridVectorEnv(VectorEnv):
 
     def _base_reward_zero(self, base: np.ndarray | None = None, reset: np.ndarray | None = None) -> np.ndarray | None:
         """`base_reward` after a reset (0), or None for environments that report none."""
-        if not self._reports_base_reward:
+        if not self.reports_base_reward:
             return None
         if base is None:
             return np.zeros(self.num_envs)
         return np.where(reset, 0.0, base)
-
-    @property
-    def _reports_base_reward(self) -> bool:
-        return "base_reward" in self._info_extra_keys
-
-    _info_extra_keys: tuple[str, ...] = ()
-    """Keys the single environment puts in `info` between `achieved` and `truth` (e.g. `base_reward`)."""
 
     def _obs(self) -> np.ndarray:
         n, (c, h, w) = self.num_envs, self.single_observation_space.shape

@@ -84,7 +84,7 @@ def generate_keys_layout(
     s = draw_regime(rng, shift, choice)
     k, c, n_walls = regime_counts(REGIMES[s], n_walls=n_walls, n_keys=n_keys, n_chests=n_chests, cells=height * width)
     walls, free = _draw_room(rng, height, width, n_walls)
-    picks = [tuple(int(v) for v in free[i]) for i in rng.choice(len(free), size=1 + k + c, replace=False)]
+    picks = [tuple(cell) for cell in free[rng.choice(len(free), size=1 + k + c, replace=False)].tolist()]
     return KeysLayout(
         walls=walls,
         agent=picks[0],  # type: ignore[arg-type]
@@ -318,7 +318,7 @@ class KeysChestsVectorEnv(GridVectorEnv):
     """
 
     env_class = KeysChestsEnv
-    _info_extra_keys = ("base_reward",)
+    reports_base_reward = True
 
     def _alloc(self, n: int, h: int, w: int) -> None:
         self._keys = np.zeros((n, h, w), dtype=bool)
@@ -349,9 +349,10 @@ class KeysChestsVectorEnv(GridVectorEnv):
         self._opened += opens
         self._achieved[:, 0] |= moving & (self._opened >= self._counts.min(axis=1))
         self._achieved[:, 1] |= moving & (self._collected == self._counts[:, 0])
-        keys_left, chests_left = self._keys.any(axis=(1, 2)), self._chests.any(axis=(1, 2))
+        # Keys and chests only leave the floor, one per pick-up or opening: what is left is a count.
+        keys_left, chests_left = self._counts[:, 0] - self._collected, self._counts[:, 1] - self._opened
         reward = opens.astype(np.float64)
-        return reward, ~chests_left | ((self._held == 0) & ~keys_left), reward
+        return reward, (chests_left == 0) | ((self._held == 0) & (keys_left == 0)), reward
 
     def _paint(self, obs: np.ndarray) -> None:
         obs[:, 2] = self._keys
@@ -365,8 +366,8 @@ class KeysChestsVectorEnv(GridVectorEnv):
             "n_keys": self._counts[:, 0],
             "n_chests": self._counts[:, 1],
             "keys_held": self._held,
-            "keys_left": self._keys.sum(axis=(1, 2)),
-            "chests_left": self._chests.sum(axis=(1, 2)),
+            "keys_left": self._counts[:, 0] - self._collected,
+            "chests_left": self._counts[:, 1] - self._opened,
             "chests_opened": self._opened,
             "keys_collected": self._collected,
         }

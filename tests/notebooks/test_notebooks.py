@@ -38,7 +38,7 @@ QUICKSTART, OWN_AGENT, OWN_ENV, READ_A_RUN = (
 )
 PARAMETERS = {
     QUICKSTART: {
-        "total_timesteps": 1024,  # one PPO rollout (8 environments x 128 steps)
+        "total_timesteps": 1024,  # one PPO rollout (16 environments x 64 steps)
         "n_episodes": 60,  # 120 episodes: enough for the cross-fitted test `auto` picks
         "study_episodes": 60,
         "quick": True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -112,6 +113,8 @@ def collect(
             metas.append(_collect_part(settings, one, name, part_seed, offset, writer, part_progress))
         return metas[0]
 
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"out={str(out)!r} is a file; give a directory (new, or a dataset to replace).")
     if out is None:
         writer = RolloutWriter(sites)
         data = writer.finish(parts(writer))

@@ -13,6 +13,7 @@ from torch import nn
 import envs
 import probes
 import probes.rollout_writer as writer_module
+from envs import ConfigError
 from probes import RolloutDataset
 from training import make_agent
 
@@ -87,6 +88,10 @@ def test_a_failed_collection_keeps_the_old_dataset_and_leaves_nothing_behind(age
     assert (tmp_path / "ds" / "table.parquet").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]
     assert len(RolloutDataset.load(tmp_path / "ds")) == len(first)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="is a file"):
+        probes.collect(agent, "mesaprobe/CoinCorridor-v0", n_episodes=2, out=tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 class _SometimesLessTruth(gym.Wrapper):

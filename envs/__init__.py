@@ -22,7 +22,7 @@ from envs.keys_chests import KeysChestsEnv, KeysChestsVectorEnv
 from envs.oracle_world import OracleWorldEnv
 from envs.regime_mixture import RegimeMixture
 from envs.regimes import TRAIN, RegimeChoice
-from envs.registry import list_envs, make, register_envs
+from envs.registry import list_envs, make, make_batched, register_envs
 from envs.side_effects import SideEffectsEnv
 
 register_envs()
@@ -58,5 +58,6 @@ __all__ = [
     "generate_layout",
     "list_envs",
     "make",
+    "make_batched",
     "register_envs",
 ]

@@ -132,19 +132,15 @@ class GridVectorEnv(VectorEnv):
             if len(seeds) != self.num_envs:
                 raise ConfigError(f"reset got {len(seeds)} seeds for {self.num_envs} environments.")
         for i, sd in enumerate(seeds):
-            if sd is not None or not self._started:
-                self._rngs[i] = seeding.np_random(sd)[0]
-            self._new_episode(i)
-        self._autoreset[:] = False
-        self._started = True
-        return self._obs(), self._info(self._base_reward_zero())
+            self.reset_at(i, sd)
+        return self.observe()
 
     def reset_at(self, i: int, seed: int | None = None) -> None:
         """Start a new episode in environment `i` alone, as a single environment's `reset(seed=seed)` would.
 
         For callers that seed every episode themselves (`probes.collect`); read the state with `observe`.
         """
-        if seed is not None or not self._started:
+        if seed is not None:  # unseeded, it goes on with its generator (drawn from fresh entropy at construction)
             self._rngs[i] = seeding.np_random(seed)[0]
         self._new_episode(int(i))
         self._autoreset[i] = False
@@ -238,10 +234,6 @@ class GridVectorEnv(VectorEnv):
             info["base_reward"], info["_base_reward"] = base_reward.astype(np.float64), everyone.copy()
         info["truth"], info["_truth"] = truth, everyone.copy()
         return info
-
-    def _cells(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`(rows, cols)` index arrays of one cell per environment (`cells` `(n, 2)`)."""
-        return cells[:, 0], cells[:, 1]
 
     def _at(self, cells: np.ndarray) -> np.ndarray:
         """Whether each agent stands on its environment's cell in `cells` `(n, 2)`."""

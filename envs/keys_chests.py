@@ -339,7 +339,7 @@ class KeysChestsVectorEnv(GridVectorEnv):
         self._held[i] = self._collected[i] = self._opened[i] = 0
 
     def _rules(self, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows, (r, c) = self.rows, self._cells(self._agent)
+        rows, r, c = self.rows, self._agent[:, 0], self._agent[:, 1]
         on_key = moving & self._keys[rows, r, c]
         opens = moving & ~on_key & self._chests[rows, r, c] & (self._held > 0)
         self._keys[rows[on_key], r[on_key], c[on_key]] = False

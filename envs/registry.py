@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from core.errors import unknown_name
+from core.errors import ConfigError, unknown_name
 
 NAMESPACE = "mesaprobe"
 BUILTIN: dict[str, str] = {
@@ -52,6 +52,28 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
         ours = [k for k in gym.registry if k.startswith(f"{NAMESPACE}/")]
         raise unknown_name("environment id", env_id, ours + [k for k in gym.registry if k not in ours])
     return gym.make(env_id, **kwargs)
+
+
+def make_batched(
+    env_id: str, num_envs: int, *, batched: bool | None = None, **kwargs: Any
+) -> gym.vector.VectorEnv | None:
+    """`env_id`'s batched implementation for `num_envs` environments (`gymnasium.make_vec` with its
+    `vector_entry_point`; `kwargs` go to it), or None where it has none or `batched` is False.
+
+    `batched=True` requires one and raises `ConfigError` naming the fallback; None takes one where there is one.
+    """
+    if batched is False:
+        return None
+    register_envs()
+    spec = gym.registry.get(env_id)
+    if spec is None or spec.vector_entry_point is None:
+        if batched:
+            raise ConfigError(
+                f"batched=True needs an environment with a batched implementation; {env_id!r} has none (the built-in "
+                f"grid worlds have). Use batched=None to fall back to one environment per copy."
+            )
+        return None
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
 
 
 def list_envs(ids: list[str] | None = None) -> list[dict[str, Any]]:

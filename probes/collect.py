@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from rich.progress import MofNCompleteColumn, Progress
 
@@ -164,18 +163,10 @@ def _collect_part(
 
 def _batched(cfg: CollectSettings, shift: float, regime: str | None, n: int) -> envs.GridVectorEnv | None:
     """The built-in grid world's batched implementation for `n` slots, or None (copies) where there is none."""
-    if cfg.batched is False or not isinstance(cfg.env, str):
+    if not isinstance(cfg.env, str):
         return None
-    envs.register_envs()
-    spec = gym.registry.get(cfg.env)
-    if spec is None or spec.vector_entry_point is None:
-        if cfg.batched:
-            raise ConfigError(f"batched=True needs an environment with a batched implementation; {cfg.env!r} has none.")
-        return None
-    kwargs = dict(cfg.env_kwargs)
-    if regime is not None:
-        kwargs["regime"] = regime
-    vec = gym.make_vec(cfg.env, num_envs=n, vectorization_mode="vector_entry_point", shift=shift, **kwargs)
+    kwargs = dict(cfg.env_kwargs) if regime is None else {**cfg.env_kwargs, "regime": regime}
+    vec = envs.make_batched(cfg.env, n, batched=cfg.batched, shift=shift, **kwargs)
     return vec if isinstance(vec, envs.GridVectorEnv) else None
 
 

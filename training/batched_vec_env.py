@@ -142,24 +142,10 @@ def make_train_env(
     `batched=None` picks the batched one when there is one; `True` requires it, `False` never uses it.
     """
     env_kwargs = dict(env_kwargs or {})
-    envs.register_envs()
-    spec = gym.registry.get(env_id)
-    has_vector = spec is not None and spec.vector_entry_point is not None
-    if batched and not has_vector:
-        raise ConfigError(
-            f"batched=True needs an environment with a batched implementation; {env_id!r} has none (the built-in "
-            f"grid worlds have). Use batched=None to fall back to DummyVecEnv."
-        )
-    if not has_vector or batched is False:
+    mode = AutoresetMode.SAME_STEP
+    venv = envs.make_batched(env_id, n_envs, batched=batched, autoreset_mode=mode, shift=shift, **env_kwargs)
+    if venv is None:
         return make_vec_env(lambda: envs.make(env_id, shift=shift, **env_kwargs), n_envs=n_envs, seed=seed)
-    venv = gym.make_vec(
-        env_id,
-        num_envs=n_envs,
-        vectorization_mode="vector_entry_point",
-        autoreset_mode=AutoresetMode.SAME_STEP,
-        shift=shift,
-        **env_kwargs,
-    )
     vec = BatchedVecEnv(venv)
     vec.seed(seed)
     return vec

@@ -7,7 +7,10 @@ with `batched=False` (`make_vec_env`'s `DummyVecEnv` of `Monitor`-wrapped copies
 run), interleaved. Both train the same weights (tests/training/test_batched_vec_env.py); only the
 time differs. Each run's wall time is split into rollout collection (`PPO.collect_rollouts`:
 environment steps and policy forward passes) and the update (`PPO.train`: the network's own
-forward and backward passes), so the table shows what the batch can and cannot remove.
+forward and backward passes), so the table shows what the batch can and cannot remove. The update
+does not touch the environment and is the same code in both, so `DummyVecEnv`'s run time over the
+batched run's update time bounds what any environment could gain at these settings ("bound ×": an
+environment and policy forward passes that took no time at all).
 
 With CUDA present (`--device cuda` or `auto`), the batched runs are repeated on the GPU, with
 `--gpu-n-envs` environments (default 1,024).
@@ -83,12 +86,16 @@ def main() -> None:
             times = time_interleaved(fns, repeats=args.repeats, warmup=0)
             stats = {k: summarize(v, args.steps) for k, v in times.items()}
             ratio = stats["batched"]["median_per_s"] / stats["DummyVecEnv"]["median_per_s"]
+            update = sorted(u for _, u in splits["batched"])[len(splits["batched"]) // 2]
+            bound = stats["DummyVecEnv"]["median_s"] / update
             key = f"{env_id} n_envs={n}"
-            results[key] = {"settings": asdict(settings), "stats": stats, "splits_s": splits, "batched/dummy": ratio}
+            results[key] = {"settings": asdict(settings), "stats": stats, "splits_s": splits, "batched/dummy": ratio,
+                            "bound": bound}  # fmt: skip
             for k, s in stats.items():
                 c, u = (sorted(x)[len(x) // 2] for x in zip(*splits[k], strict=True))
                 rows.append((env_id.split("/")[1], n, settings.n_steps, k, "cpu", f"{s['median_per_s']:,.0f}",
-                             f"{c:.1f}", f"{u:.1f}", f"{ratio:.2f}" if k == "batched" else ""))  # fmt: skip
+                             f"{c:.1f}", f"{u:.1f}", f"{ratio:.2f}" if k == "batched" else "",
+                             f"{bound:.2f}" if k == "batched" else ""))  # fmt: skip
         if gpu:
             n = args.gpu_n_envs
             settings = PPOSettings(n_envs=n, n_steps=max(1, args.rollout // n))
@@ -102,10 +109,10 @@ def main() -> None:
             results[f"{env_id} n_envs={n} cuda"] = {"stats": s, "device": torch.cuda.get_device_name(0)}
             c, u = (sorted(x)[len(x) // 2] for x in zip(*splits["batched"], strict=True))
             rows.append((env_id.split("/")[1], n, settings.n_steps, "batched", "cuda", f"{s['median_per_s']:,.0f}",
-                         f"{c:.1f}", f"{u:.1f}", ""))  # fmt: skip
+                         f"{c:.1f}", f"{u:.1f}", "", ""))  # fmt: skip
     print_table(
         f"PPO env steps/s ({args.steps} steps per run, median of {args.repeats}; torch threads {args.threads})",
-        ["env", "n_envs", "n_steps", "vec env", "device", "steps/s", "collect s", "update s", "batched ×"],
+        ["env", "n_envs", "n_steps", "vec env", "device", "steps/s", "collect s", "update s", "batched ×", "bound ×"],
         rows,
         left=4,
     )

@@ -19,9 +19,13 @@ from core.errors import ConfigError, MesaprobeError, MesaprobeWarning
 from mesaprobe.tables import feasibility_table, impact_table, oracle_table, print_summary
 
 
-def _run(config, out: Path, console: Console, *, fresh: bool = False) -> int:
-    from mesaprobe.pipeline import run_study
+def _run(config, out: Path, console: Console, *, fresh: bool = False, workers: int | None = None) -> int:
+    import torch
 
+    from mesaprobe.pipeline import default_workers, run_study
+
+    if workers is None:
+        workers = default_workers(config, threads=torch.get_num_threads())
     start = time.perf_counter()
     with _progress_bar(console) as bar:
         progress = _stage_progress(bar, console)
@@ -31,7 +35,7 @@ def _run(config, out: Path, console: Console, *, fresh: bool = False) -> int:
             warnings.simplefilter("ignore", MesaprobeWarning)
             warnings.filterwarnings("ignore", module="stable_baselines3")
             warnings.filterwarnings("ignore", module="gymnasium")
-            result = run_study(config, out, progress=progress, fresh=fresh)
+            result = run_study(config, out, progress=progress, fresh=fresh, workers=workers)
     if result.reused:
         reused = ", ".join(result.reused)
         console.print(f"Reused from an earlier run (--fresh redoes them): {reused}", soft_wrap=True, highlight=False)
@@ -44,12 +48,17 @@ def _cmd_demo(args, console: Console) -> int:
     _check_out(args.out)
     from mesaprobe.config import demo_config
 
-    return _run(demo_config(), Path(args.out), console, fresh=args.fresh)
+    return _run(demo_config(), Path(args.out), console, fresh=args.fresh, workers=args.workers)
 
 
 FRESH_HELP = (
     "redo every stage; without it a run into the directory of an earlier (or killed) run of the same config reuses "
     "its trained agents, rollouts and probes"
+)
+
+WORKERS_HELP = (
+    "agents run at once, each in its own process with --threads threads (default: one per trained agent, up to "
+    "the CPU's cores; 1 when at most one agent trains, since a worker takes seconds to start)"
 )
 
 
@@ -81,7 +90,7 @@ def _cmd_study(args, console: Console) -> int:
         return _run_staged(
             config, Path(args.out), console, "feasibility study", run_feasibility_study, feasibility_table
         )
-    return _run(config, Path(args.out), console, fresh=args.fresh)
+    return _run(config, Path(args.out), console, fresh=args.fresh, workers=args.workers)
 
 
 def _cmd_sweep(args, console: Console) -> int:
@@ -288,11 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the default CoinCorridor study on CPU (a few minutes)")
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
     demo.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+    demo.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
     demo.set_defaults(func=_cmd_demo)
     study = sub.add_parser("study", help="run a full study from a YAML config")
     study.add_argument("config", help="YAML study config (see mesaprobe/configs/demo.yaml)")
     study.add_argument("--out", required=True, help="output directory")
     study.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+    study.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
     study.set_defaults(func=_cmd_study)
     sw = sub.add_parser("sweep", help="run a study over a grid of config values and seeds (the config's sweep: block)")
     sw.add_argument("config", help="study YAML with a sweep: block (grid of dotted paths, repeats)")

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gymnasium
+
 import envs
 import training
 from analysis.results import AgentResult
@@ -26,6 +28,7 @@ from mesaprobe.report_stage import report_stage
 from mesaprobe.resume import StageLedger, stage_key, weights_fingerprint
 from mesaprobe.schema import plain
 from mesaprobe.stages import (
+    AgentAnalysis,
     ProgressFn,
     agent_stage,
     attribution_stage,
@@ -37,6 +40,7 @@ from mesaprobe.stages import (
     steering_stage,
     verdict_stage,
 )
+from mesaprobe.workers import check_workers, run_in_processes
 from probes import (
     CandidateProbes,
     RolloutDataset,
@@ -148,12 +152,110 @@ def _agent_data_probes(
     return agent, data, probes
 
 
+@dataclass(frozen=True)
+class _AgentRun:
+    """One agent's finished stages: its analysis, its stage seconds, the stages reused from an earlier run."""
+
+    analysis: AgentAnalysis
+    timing: dict[str, float]
+    reused: tuple[str, ...]
+
+
+def _run_agent(
+    config: StudyConfig,
+    agent_cfg: AgentConfig,
+    out: Path,
+    *,
+    fresh: bool,
+    built: training.Agent | None,
+    obs_space: gymnasium.Space,
+    channels: tuple[str, ...],
+    progress: ProgressFn,
+) -> _AgentRun:
+    """Every stage of one agent, from training (or building) to steering, in `out/agents/<name>/`."""
+    timing: dict[str, float] = {}
+    reused: list[str] = []
+    name = agent_cfg.name
+    agent_dir = out / "agents" / name
+    ledger = StageLedger(agent_dir)
+    if fresh:
+        ledger.clear()
+    key = f"analyse:{name}"
+    agent, data, probes = _agent_data_probes(
+        config, agent_cfg, ledger, built=built, progress=progress, timing=timing, reused=reused
+    )
+    t0 = time.perf_counter()
+    transport = probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
+    by_regime = regime_probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
+    timing[f"{name}.probe_s"] += time.perf_counter() - t0
+    progress(key, "", 1, 2)
+
+    t0 = time.perf_counter()
+    train_shift = agent_cfg.train_shift if agent_cfg.trained else None
+    analysis = verdict_stage(
+        name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport,
+        regime_transport=by_regime,
+    )  # fmt: skip
+    timing[f"{name}.test_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    attribution, png = attribution_stage(agent, data, probes, config.probe, obs_space, channels, seed=config.seed)
+    timing[f"{name}.attribution_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    steering, rates = steering_stage(
+        agent, config.probe.steering, name=name, planted=agent_cfg.kind == "planted", env=config.env,
+        env_kwargs=config.env_kwargs, seed=config.seed, out=agent_dir,
+    )  # fmt: skip
+    timing[f"{name}.steering_s"] = time.perf_counter() - t0
+    result = analysis.result.with_sections(
+        attribution=attribution,
+        steering=steering,
+        kind=agent_cfg.kind,
+        planted_goal=agent_cfg.goal if agent_cfg.kind == "planted" else None,
+    )
+    analysis = dataclasses.replace(
+        analysis, result=result, attribution_png=png, steering_rates=rates,
+        learning_curve=getattr(agent, "learning_curve", None),
+    )  # fmt: skip
+    progress(key, "", 2, 2)
+    return _AgentRun(analysis, timing, tuple(reused))
+
+
+def default_workers(config: StudyConfig, threads: int = 1) -> int:
+    """The agents `mesaprobe study` runs at once: one per agent, as many as the CPU has cores for `threads` threads
+    each, when at least two agents train; else 1 (built agents finish in less time than a worker takes to start)."""
+    if sum(agent_cfg.trained for agent_cfg in config.agents) < 2:
+        return 1
+    return max(1, min(len(config.agents), (os.cpu_count() or 1) // max(1, threads)))
+
+
+def _training_steps(agent_cfg: AgentConfig) -> int:
+    return agent_cfg.total_timesteps if agent_cfg.trained else 0
+
+
+def _run_agent_task(task: tuple[StudyConfig, int, Path, bool, gymnasium.Space, tuple[str, ...]], progress) -> _AgentRun:
+    """`_run_agent` in a worker process: the config's plugins loaded and its built agent built there."""
+    config, index, out, fresh, obs_space, channels = task
+    load_plugins(config.plugins)
+    agent_cfg = config.agents[index]
+    built = None
+    if not agent_cfg.trained:
+        built = build_agent(
+            agent_cfg, env=config.env, env_kwargs=config.env_kwargs, device=config.device, seed=config.seed
+        )
+    return _run_agent(
+        config, agent_cfg, out, fresh=fresh, built=built, obs_space=obs_space, channels=channels, progress=progress
+    )
+
+
 def run_study(
     config: StudyConfig,
     out: str | os.PathLike[str],
     *,
     progress: ProgressFn | None = None,
     fresh: bool = False,
+    workers: int = 1,
 ) -> StudyResult:
     """Run every stage of `config` and write the study into directory `out`.
 
@@ -163,9 +265,16 @@ def run_study(
 
     A study run again into the same `out` (after a crash or a kill) reuses each agent's trained
     weights, rollouts and probes whose config is unchanged (`mesaprobe.resume`); `fresh=True` redoes everything.
+
+    `workers > 1` runs that many agents at once, each in a spawned process with an equal share of this
+    process's CPU threads (`mesaprobe.workers`), with the same results as one after the other. A worker
+    knows the environments and agents that `config.plugins` registers, not ones registered only in
+    this session (a notebook cell): run those with `workers=1`. `timing` keeps each stage's own seconds,
+    so with workers its sum exceeds the wall time.
     """
     progress = progress or noop
     out = Path(out)
+    check_workers(workers)
     load_plugins(config.plugins)
     # Fail fast, before minutes of training: bad env id or kwargs, layer names that do not exist,
     # agents that fail check_agent.
@@ -202,54 +311,32 @@ def run_study(
             resolve_modules(untrained if agent_cfg.trained else built[agent_cfg.name], [site])
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", dump_config(config))
-    timing: dict[str, float] = {}
-    analyses, reused = [], []
-    for agent_cfg in config.agents:
-        name = agent_cfg.name
-        agent_dir = out / "agents" / name
-        ledger = StageLedger(agent_dir)
-        if fresh:
-            ledger.clear()
-        key = f"analyse:{name}"
-        agent, data, probes = _agent_data_probes(
-            config, agent_cfg, ledger, built=built.get(name), progress=progress, timing=timing, reused=reused
+    workers = min(workers, len(config.agents))
+    if workers == 1:
+        runs = [
+            _run_agent(
+                config,
+                agent_cfg,
+                out,
+                fresh=fresh,
+                built=built.get(agent_cfg.name),
+                obs_space=obs_space,
+                channels=channels,
+                progress=progress,
+            )  # fmt: skip
+            for agent_cfg in config.agents
+        ]
+    else:
+        # The longest training starts first, so the last agent to start is not the one everyone waits for.
+        order = sorted(range(len(config.agents)), key=lambda i: -_training_steps(config.agents[i]))
+        tasks = [(config, i, out, fresh, obs_space, tuple(channels)) for i in order]
+        finished = run_in_processes(
+            _run_agent_task, tasks, workers=workers, on_progress=lambda _task, *args: progress(*args)
         )
-        t0 = time.perf_counter()
-        transport = probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
-        by_regime = regime_probe_transport_stage(data, config.probe, seed=config.seed, out=agent_dir, probes=probes)
-        timing[f"{name}.probe_s"] += time.perf_counter() - t0
-        progress(key, "", 1, 2)
-
-        t0 = time.perf_counter()
-        train_shift = agent_cfg.train_shift if agent_cfg.trained else None
-        analysis = verdict_stage(
-            name, probes, config.test, seed=config.seed, train_shift=train_shift, transport=transport,
-            regime_transport=by_regime,
-        )  # fmt: skip
-        timing[f"{name}.test_s"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        attribution, png = attribution_stage(agent, data, probes, config.probe, obs_space, channels, seed=config.seed)
-        timing[f"{name}.attribution_s"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        steering, rates = steering_stage(
-            agent, config.probe.steering, name=name, planted=agent_cfg.kind == "planted", env=config.env,
-            env_kwargs=config.env_kwargs, seed=config.seed, out=agent_dir,
-        )  # fmt: skip
-        timing[f"{name}.steering_s"] = time.perf_counter() - t0
-        result = analysis.result.with_sections(
-            attribution=attribution,
-            steering=steering,
-            kind=agent_cfg.kind,
-            planted_goal=agent_cfg.goal if agent_cfg.kind == "planted" else None,
-        )
-        analysis = dataclasses.replace(
-            analysis, result=result, attribution_png=png, steering_rates=rates,
-            learning_curve=getattr(agent, "learning_curve", None),
-        )  # fmt: skip
-        analyses.append(analysis)
-        progress(key, "", 2, 2)
+        runs = [run for _, run in sorted(zip(order, finished, strict=True), key=lambda pair: pair[0])]
+    analyses = [run.analysis for run in runs]
+    timing = {key: value for run in runs for key, value in run.timing.items()}
+    reused = [stage for run in runs for stage in run.reused]
 
     report, paths = report_stage(
         out,

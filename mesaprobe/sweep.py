@@ -26,7 +26,6 @@ import copy
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ from core.errors import ConfigError, suggest
 from core.io import write_bytes_atomic, write_json_atomic, write_parquet_atomic, write_text_atomic
 from mesaprobe.config import StudyConfig, read_yaml, with_paths_from
 from mesaprobe.schema import from_dict
+from mesaprobe.workers import check_workers, run_in_processes
 
 BACKENDS = ("local", "ray")
 """Where cells run: `local` processes (`workers` at once), or Ray Tune trials (`mesaprobe.sweep_ray`)."""
@@ -189,8 +189,8 @@ def run_cell(cell: Cell, out: str | os.PathLike[str], *, fresh: bool = False) ->
     return [r | {"reused": False} for r in rows]
 
 
-def _run_cell_args(args: tuple[Cell, Path, bool]) -> list[dict]:
-    cell, out, fresh = args
+def _run_cell_task(task: tuple[Cell, Path, bool], _progress) -> list[dict]:
+    cell, out, fresh = task
     return run_cell(cell, out, fresh=fresh)
 
 
@@ -206,8 +206,7 @@ def run_sweep(
     """Run every cell of the sweep in `path` into `out`; write `sweep.parquet`, `sweep.json`, `sweep.html`."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}.{suggest(backend, BACKENDS)}")
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}.")
+    check_workers(workers, "--workers")
     base, block, cells = load_sweep(path)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -229,21 +228,16 @@ def run_sweep(
             if progress:
                 progress(done, len(cells))
     else:
-        # Spawned, not forked: a forked child inherits torch's and OpenMP's thread pools mid-state. The pool is
-        # terminated, not closed, once every cell has reported: a worker's interpreter can wait minutes at exit
-        # for idle helper processes of the libraries it used (seen: 300 s).
-        pool = multiprocessing.get_context("spawn").Pool(workers)
-        try:
-            for cell_rows in pool.imap_unordered(
-                _run_cell_args, [(cell, out / "cells" / cell.name, fresh) for cell in cells]
-            ):
-                rows += cell_rows
-                done += 1
-                if progress:
-                    progress(done, len(cells))
-        finally:
-            pool.terminate()
-            pool.join()
+
+        def cell_done(_index: int, cell_rows: list[dict]) -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, len(cells))
+
+        tasks = [(cell, out / "cells" / cell.name, fresh) for cell in cells]
+        finished = run_in_processes(_run_cell_task, tasks, workers=workers, threads=workers, on_result=cell_done)
+        rows = [row for cell_rows in finished for row in cell_rows]
     report = SweepReport.from_rows(
         rows, grid=list(block["grid"]), repeats=int(block.get("repeats", 1)), name=str(base.get("name", "sweep"))
     )

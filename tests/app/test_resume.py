@@ -103,8 +103,9 @@ def test_killed_study_resumes_to_the_uninterrupted_report(study_dir):
     assert set(StageLedger(out / "agents" / "second").read()) == {"train"}
     second_weights = (out / "agents" / "second" / "policy.safetensors").stat().st_mtime_ns
 
-    # 3. Resumed to the end, by the command a user reruns: nothing finished is redone.
-    proc = mesaprobe("study", root / "study.yaml", "--out", out)
+    # 3. Resumed to the end, by the command a user reruns, with the two agents side by side in worker processes
+    # (which load the plugin too): nothing finished is redone.
+    proc = mesaprobe("study", root / "study.yaml", "--out", out, "--workers", "2")
     assert proc.returncode == 0, proc.stderr
     assert (
         "Reused from an earlier run (--fresh redoes them): first/train, first/collect, first/probe, second/train\n"
@@ -122,8 +123,8 @@ def test_killed_study_resumes_to_the_uninterrupted_report(study_dir):
     assert changed.reused == ("first/train", "second/train", "second/collect")
     assert (out / "agents" / "first" / "rollouts" / "meta.json").is_file()
 
-    # 5. The original config run in one go, in this process (--fresh: nothing reused): the resumed report of
-    # step 3, to the byte.
+    # 5. The original config run in one go, in this process, one agent after the other (--fresh: nothing reused):
+    # the resumed report of step 3, to the byte.
     (root / "study.yaml").write_text(CONFIG)
     assert run_study(load_config(root / "study.yaml"), out, fresh=True).reused == ()
     assert (out / "report.json").read_text() == resumed

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from core.errors import ConfigError
-from envs.grid import ACTIONS, GridEnv, check_shift, is_connected, maze_distances, pick_target
+from envs.grid import ACTIONS, GridEnv, border, check_shift, is_connected, maze_distances, pick_target
 from envs.grid_vector import GridVectorEnv
 from envs.regimes import TRAIN, RegimeArg, RegimeChoice, as_choice, draw_regime
 
@@ -99,8 +99,7 @@ def _draw_room(rng: np.random.Generator, height: int, width: int, n_walls: int) 
     H, W = height + 2, width + 2
     exit_pos = _exit_cell(height, width)
     for _ in range(1000):
-        walls = np.zeros((H, W), dtype=bool)
-        walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
+        walls = border(height, width).copy()
         walls[exit_pos] = False
         for _ in range(n_walls):
             col = int(rng.integers(3, W - 3)) if W - 3 > 3 else 2

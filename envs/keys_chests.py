@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from core.errors import ConfigError
-from envs.grid import ACTIONS, GridEnv, check_int, check_render_mode, check_shift, is_connected
+from envs.grid import ACTIONS, GridEnv, border, check_int, check_render_mode, check_shift, is_connected
 from envs.grid_vector import GridVectorEnv
 from envs.regimes import TRAIN, RegimeArg, RegimeChoice, as_choice, draw_regime
 
@@ -83,8 +83,9 @@ def generate_keys_layout(
     choice = as_choice(REGIMES, regime, shift, default=DEFAULT_REGIME)
     s = draw_regime(rng, shift, choice)
     k, c, n_walls = regime_counts(REGIMES[s], n_walls=n_walls, n_keys=n_keys, n_chests=n_chests, cells=height * width)
-    walls, free = _draw_room(rng, height, width, n_walls)
-    picks = [tuple(cell) for cell in free[rng.choice(len(free), size=1 + k + c, replace=False)].tolist()]
+    walls, wall_cells = _draw_room(rng, height, width, n_walls)
+    drawn = rng.choice(height * width - len(wall_cells), size=1 + k + c, replace=False).tolist()
+    picks = [_free_cell(p, wall_cells, width) for p in drawn]
     return KeysLayout(
         walls=walls,
         agent=picks[0],  # type: ignore[arg-type]
@@ -94,21 +95,27 @@ def generate_keys_layout(
     )
 
 
-def _draw_room(rng: np.random.Generator, height: int, width: int, n_walls: int) -> tuple[np.ndarray, np.ndarray]:
-    """Border and `n_walls` single interior wall cells, redrawn until connected; the walls and the free cells."""
-    H, W = height + 2, width + 2
+def _draw_room(rng: np.random.Generator, height: int, width: int, n_walls: int) -> tuple[np.ndarray, list[int]]:
+    """Border and `n_walls` single interior wall cells, redrawn until connected: the walls, and the wall cells'
+    interior indices (`row * width + col` inside the border), ascending."""
     for _ in range(1000):
-        walls = np.zeros((H, W), dtype=bool)
-        walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
-        if n_walls:
-            cells = rng.choice(height * width, size=n_walls, replace=False)
-            walls[1 + cells // width, 1 + cells % width] = True
-        free = np.argwhere(~walls)
+        walls = border(height, width).copy()
+        cells = rng.choice(height * width, size=n_walls, replace=False) if n_walls else np.empty(0, dtype=np.int64)
+        walls[1 + cells // width, 1 + cells % width] = True
         if is_connected(walls):
-            return walls, free
+            return walls, sorted(cells.tolist())
     raise ConfigError(  # pragma: no cover - only for pathological wall counts
         f"could not draw a connected {height}x{width} room with {n_walls} interior walls; lower n_walls."
     )
+
+
+def _free_cell(p: int, wall_cells: list[int], width: int) -> tuple[int, int]:
+    """The `p`-th free interior cell in row-major order (what `np.argwhere(~walls)[p]` is), as `(row, col)`."""
+    for wall in wall_cells:  # ascending: each wall at or before the cell pushes it one further
+        if wall > p:
+            break
+        p += 1
+    return 1 + p // width, 1 + p % width
 
 
 class KeysChestsEnv(GridEnv):

@@ -162,8 +162,8 @@ class GridVectorEnv(VectorEnv):
         moving = ~self._autoreset
         target = self._agent + MOVES[actions]
         move = moving & ~self._walls[self.rows, target[:, 0], target[:, 1]]
-        self._agent[move] = target[move]
-        self._t[moving] += 1
+        np.copyto(self._agent, target, where=move[:, None])
+        self._t += moving
         reward, terminated, base = self._rules(moving)
         terminated = terminated & moving
         truncated = moving & ~terminated & (self._t >= self.max_steps)
@@ -221,7 +221,8 @@ class GridVectorEnv(VectorEnv):
             achieved[name], achieved[f"_{name}"] = self._achieved[:, k].copy(), everyone.copy()
         truth = {}
         for name, values in self._truth().items():
-            truth[name], truth[f"_{name}"] = np.asarray(values, dtype=np.int64), everyone.copy()
+            # A copy: `_truth` hands out views of the state (the agent's cells), which the next step moves.
+            truth[name], truth[f"_{name}"] = np.array(values, dtype=np.int64), everyone.copy()
         info: Batch = {
             "s": self._s.copy(),
             "_s": everyone.copy(),

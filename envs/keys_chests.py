@@ -346,11 +346,13 @@ class KeysChestsVectorEnv(GridVectorEnv):
         self._held[i] = self._collected[i] = self._opened[i] = 0
 
     def _rules(self, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows, r, c = self.rows, self._agent[:, 0], self._agent[:, 1]
-        on_key = moving & self._keys[rows, r, c]
-        opens = moving & ~on_key & self._chests[rows, r, c] & (self._held > 0)
-        self._keys[rows[on_key], r[on_key], c[on_key]] = False
-        self._chests[rows[opens], r[opens], c[opens]] = False
+        _, h, w = self._keys.shape
+        cell = self.rows * (h * w) + self._agent[:, 0] * w + self._agent[:, 1]  # each agent's cell, flat
+        keys, chests = self._keys.reshape(-1), self._chests.reshape(-1)
+        on_key = moving & keys[cell]
+        opens = moving & ~on_key & chests[cell] & (self._held > 0)
+        keys[cell[on_key]] = False
+        chests[cell[opens]] = False
         self._held += on_key.astype(np.int64) - opens
         self._collected += on_key
         self._opened += opens

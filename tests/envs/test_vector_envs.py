@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -59,12 +61,18 @@ def test_batched_equals_sync_vector_env_step_for_step(env_id, kwargs, mode):
     _assert_same(i1, i2)
     rng = np.random.default_rng(0)
     ends, regimes, rewarded = 0, set(), 0
+    previous, snapshot = (o1, i1), copy.deepcopy((o1, i1))
     for _ in range(400):
         a = rng.integers(0, 4, n)
         r1, r2 = fast.step(a), sync.step(a)
         for x, y in zip(r1[:4], r2[:4], strict=True):
             assert x.dtype == y.dtype and np.array_equal(x, y)
         _assert_same(r1[4], r2[4], ordered=mode == AutoresetMode.NEXT_STEP)
+        # What a step returned stays as it was: later steps do not write into it (a caller may keep it).
+        for kept, then in zip(previous[:-1], snapshot[:-1], strict=True):
+            assert np.array_equal(kept, then)
+        _assert_same(previous[-1], snapshot[-1])
+        previous, snapshot = r1, copy.deepcopy(r1)
         ends += int(np.sum(r1[2] | r1[3]))
         rewarded += int(np.sum(r1[1] > 0))
         regimes |= set(r1[4]["regime"])

@@ -7,7 +7,9 @@ timed side by side:
 * `collect`: `probes.collect(agent, ENV, shift=[0.0, 1.0], n_episodes=N, layers=LAYERS)` (16 envs
   batched per `act`, hooks, per-step rows, obs stored, the pandas table built);
 * `collect (no layers, no obs)`: the same with `layers=()` and `store_obs=False`;
-* `plain loop`: one env at a time, `env.step(agent.act(obs[None])[0])`, no hooks, no dataset.
+* `plain loop`: one env at a time, `env.step(agent.act(obs[None])[0])`, no hooks, no dataset;
+* with CUDA present, `collect (cuda, N envs)`: `collect` with the agent on the GPU and 16 or 256
+  batched environments (the device's name goes into the results).
 
 Step counts differ a little between variants (actions come from differently ordered draws), so
 compare steps/second. torch runs on 1 thread by default (`--threads 2 1` to compare): with
@@ -63,11 +65,21 @@ def variants(agent: training.SB3Agent, n_episodes: int, steps: dict[str, int]) -
     def plain() -> None:
         steps["plain loop"] = plain_rollout(agent, n_episodes)
 
-    return {
+    out = {
         "collect": run_collect("collect", layers=LAYERS),
         "collect (no layers, no obs)": run_collect("collect (no layers, no obs)", layers=(), store_obs=False),
         "plain loop": plain,
     }
+    if torch.cuda.is_available():  # the same collection with the agent on the GPU, 16 and 256 batched envs
+        gpu = training.make_agent(device="cuda")
+        for n in (16, 256):
+
+            def run(n: int = n, name: str = f"collect (cuda, {n} envs)") -> None:
+                table = probes.collect(gpu, ENV, shift=SHIFTS, n_episodes=n_episodes, layers=LAYERS, n_envs=n).table
+                steps[name] = len(table)
+
+            out[f"collect (cuda, {n} envs)"] = run
+    return out
 
 
 def main() -> None:
@@ -112,7 +124,8 @@ def main() -> None:
         rows,
         left=2,
     )
-    write_results("collect_throughput", {"settings": vars(args), "layers": LAYERS, "results": results})
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    write_results("collect_throughput", {"settings": vars(args), "layers": LAYERS, "gpu": gpu, "results": results})
 
 
 if __name__ == "__main__":

@@ -197,7 +197,9 @@ def _cmd_collect(args, console: Console) -> int:
         n_envs=args.n_envs,
         regimes=None if args.regimes is None else tuple(args.regimes),
     )
-    agent = load_agent(args.agent)
+    from core.device import resolve_device
+
+    agent = load_agent(args.agent, device=resolve_device(args.device))
     with _progress_bar(console) as bar:
         data = collect_stage(
             agent,
@@ -218,7 +220,7 @@ def _cmd_probe(args, console: Console) -> int:
     from mesaprobe.stages import probe_stage
     from probes import RolloutDataset
 
-    cfg = ProbeConfig(kind=args.kind, alpha=args.alpha, n_folds=args.n_folds)
+    cfg = ProbeConfig(kind=args.kind, alpha=args.alpha, n_folds=args.n_folds, device=args.device)
     probes = probe_stage(RolloutDataset.load(args.rollouts), cfg, seed=args.seed, out=Path(args.out))
     table = Table(title="probe scores (out-of-fold ROC AUC)")
     for col in ("candidate", "site", "score", "obs control"):
@@ -347,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--n-episodes", type=int, default=300, help="episodes per shift (or regime)")
     co.add_argument("--layers", nargs="+", default=list(CollectConfig.layers), help="dotted module names to record")
     co.add_argument("--n-envs", type=int, default=16)
+    co.add_argument("--device", default="cpu", help="torch device of the agent's forward passes: cpu, cuda or auto")
     co.add_argument("--seed", type=int, default=0)
     co.set_defaults(func=_cmd_collect)
 
@@ -356,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--kind", default="logistic", help="logistic or ridge")
     pr.add_argument("--alpha", type=float, default=1.0, help="L2 penalty")
     pr.add_argument("--n-folds", type=int, default=5)
+    pr.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (scikit-learn's solvers), or cuda / auto: the same objectives solved by torch",
+    )
     pr.add_argument("--seed", type=int, default=0)
     pr.set_defaults(func=_cmd_probe)
 

@@ -19,6 +19,7 @@ import envs
 import training
 from analysis.results import AgentResult
 from analysis.study_report import StudyReport
+from core.device import resolve_device
 from core.errors import ConfigError, MesaprobeError, suggest, unknown_name
 from core.io import write_json_atomic, write_text_atomic
 from mesaprobe.agents import build_agent
@@ -142,7 +143,9 @@ def _agent_data_probes(
     t0 = time.perf_counter()
     progress(f"analyse:{name}", f"probe + test {name}", 0, 2)
     pc = config.probe
-    probe_key = stage_key("probe", collect_key, pc.kind, pc.alpha, pc.n_folds, pc.estimator, pc.estimator_params)
+    # The device joins the key only off the CPU, so runs from before it existed keep their probes.
+    on = () if pc.device == "cpu" else (pc.device,)
+    probe_key = stage_key("probe", collect_key, pc.kind, pc.alpha, pc.n_folds, pc.estimator, pc.estimator_params, *on)
     probes = _resumable(
         ledger, "probe", probe_key,
         lambda: CandidateProbes.load(agent_dir).refit(data, pc.build_estimator(), kind=pc.kind, alpha=pc.alpha),
@@ -276,8 +279,10 @@ def run_study(
     out = Path(out)
     check_workers(workers)
     load_plugins(config.plugins)
-    # Fail fast, before minutes of training: bad env id or kwargs, layer names that do not exist,
-    # agents that fail check_agent.
+    # Fail fast, before minutes of training: a device this machine lacks, bad env id or kwargs, layer names that
+    # do not exist, agents that fail check_agent.
+    resolve_device(config.device)
+    resolve_device(config.probe.device)
     probe_env = envs.make(config.env, **config.env_kwargs)
     obs_space, channels = probe_env.observation_space, getattr(probe_env.unwrapped, "channels", ())
     if config.probe.steering is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from core.errors import ConfigError, suggest
 from core.vocab import PROBE_KINDS, ProbeKind
-from probes.estimators import as_probe
+from probes.estimators import LinearProbe, as_probe
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ class ProbeConfig:
     `estimator_params`."""
     estimator_params: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of `estimator` (e.g. `{alpha: 1.0}`)."""
+    device: str = "cpu"
+    """Torch device of the built-in linear probes: cpu (scikit-learn's solvers), cuda or auto (the same
+    objectives solved by torch there, `probes.torch_linear`)."""
 
     def __post_init__(self) -> None:
         if self.kind not in PROBE_KINDS:
@@ -103,15 +106,17 @@ class ProbeConfig:
             raise ConfigError(f"probe.alpha must be > 0, got {self.alpha}.")
         if self.n_folds < 2:
             raise ConfigError(f"probe.n_folds must be >= 2, got {self.n_folds}.")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"probe.device must be cpu, cuda or auto, got {self.device!r}.")
         if self.estimator is not None:
             self.build_estimator()  # a bad path or parameter stops the study here, not after training
         elif self.estimator_params:
             raise ConfigError("probe.estimator_params are given without probe.estimator; name the estimator class.")
 
     def build_estimator(self):
-        """The configured scikit-learn estimator (unfitted), or `None` for the built-in `kind`."""
+        """The configured scikit-learn estimator (unfitted), or `None` for the built-in `kind` on the CPU."""
         if self.estimator is None:
-            return None
+            return None if self.device == "cpu" else LinearProbe(self.kind, self.alpha, device=self.device)
         module_name, _, name = self.estimator.rpartition(".")
         try:
             module = importlib.import_module(module_name) if module_name else None

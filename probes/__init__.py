@@ -20,6 +20,7 @@ from probes.regime_transport_result import RegimeProbeTransport
 from probes.retargeting import GoalProbe, goal_probe, pick_target, retarget, retargeting_rate
 from probes.spatial import SpatialProbe
 from probes.steering import Intervention, random_control, steer, steer_rows, steering_rate
+from probes.torch_linear import TorchLogisticRegression, TorchRidge
 from probes.transport import ProbeTransport, probe_transport
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "RegimeProbeTransport",
     "RolloutDataset",
     "SpatialProbe",
+    "TorchLogisticRegression",
+    "TorchRidge",
     "TargetAttribution",
     "as_probe",
     "attribute_inputs",

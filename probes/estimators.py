@@ -13,6 +13,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.device import resolve_device
 from core.errors import ConfigError
 from core.vocab import PROBE_KINDS, ProbeKind
 
@@ -131,12 +132,15 @@ class LinearProbe(Probe):
     `kind="logistic"` reads a binary target (`readout` and `predict_proba` give P(target = 1));
     `kind="ridge"` reads a real target. `alpha` is the L2 penalty. `score` is ROC AUC for logistic
     probes (0.5 = chance) and R² for ridge probes. A target that is constant in the training data
-    gives a probe that predicts that constant (`constant_`).
+    gives a probe that predicts that constant (`constant_`). On `device="cpu"` the heads are
+    scikit-learn's; on another torch device (`"cuda"`, `"auto"`) they are `probes.torch_linear`'s,
+    which minimise the same objectives there (read-outs agree to the solvers' tolerance, ~1e-4).
     """
 
-    def __init__(self, kind: ProbeKind = "logistic", alpha: float = 1.0) -> None:
+    def __init__(self, kind: ProbeKind = "logistic", alpha: float = 1.0, device: str = "cpu") -> None:
         self.kind = kind
         self.alpha = alpha
+        self.device = device
 
     @property
     def is_classifier(self) -> bool:
@@ -150,11 +154,18 @@ class LinearProbe(Probe):
         return super().fit(X, y)
 
     def _build(self):
-        head = (
-            LogisticRegression(C=1.0 / self.alpha, max_iter=2000)
-            if self.kind == "logistic"
-            else Ridge(alpha=self.alpha)
-        )
+        if resolve_device(self.device) == "cpu":
+            head = (
+                LogisticRegression(C=1.0 / self.alpha, max_iter=2000) if self.is_classifier else Ridge(alpha=self.alpha)
+            )
+        else:  # the same objectives solved by torch on the device (`probes.torch_linear`)
+            from probes.torch_linear import TorchLogisticRegression, TorchRidge
+
+            head = (
+                TorchLogisticRegression(C=1.0 / self.alpha, device=self.device)
+                if self.is_classifier
+                else TorchRidge(alpha=self.alpha, device=self.device)
+            )
         return make_pipeline(StandardScaler(), head)
 
 

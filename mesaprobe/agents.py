@@ -36,7 +36,7 @@ def build_agent(
         if cfg.kind == "planted":
             agent = training.planted_agent(instance, cfg.goal or "", beta=cfg.beta, name=cfg.name, device=device)
         elif cfg.kind == "torch":
-            agent = _torch_agent(cfg, instance, device, where)
+            agent = _torch_agent(cfg, instance, device, where, seed)
         else:
             raise ConfigError(f"{where}: kind {cfg.kind!r} agents are trained by the study, not built.")
         training.check_agent(agent, instance, layers=cfg.layers_or(()), seed=seed, raise_on_fail=True)
@@ -45,9 +45,13 @@ def build_agent(
     return agent
 
 
-def _torch_agent(cfg: AgentConfig, instance, device: str, where: str) -> training.Agent:
+def _torch_agent(cfg: AgentConfig, instance, device: str, where: str, seed: int) -> training.Agent:
     factory = load_callable(cfg.factory or "", field=f"{where}.factory")
-    made = factory(instance)
+    # Seeded, and without touching the global generator: a network initialised at random is the same network
+    # in every run and in every worker process.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        made = factory(instance)
     if isinstance(made, nn.Module):
         if cfg.weights:
             _load_weights(made, cfg.weights, where)

@@ -35,7 +35,9 @@ def _run(config, out: Path, console: Console, *, fresh: bool = False, workers: i
             warnings.simplefilter("ignore", MesaprobeWarning)
             warnings.filterwarnings("ignore", module="stable_baselines3")
             warnings.filterwarnings("ignore", module="gymnasium")
-            result = run_study(config, out, progress=progress, fresh=fresh, workers=workers)
+            result = run_study(
+                config, out, progress=progress, fresh=fresh, workers=workers, threads=torch.get_num_threads()
+            )
     if result.reused:
         reused = ", ".join(result.reused)
         console.print(f"Reused from an earlier run (--fresh redoes them): {reused}", soft_wrap=True, highlight=False)
@@ -57,8 +59,8 @@ FRESH_HELP = (
 )
 
 WORKERS_HELP = (
-    "agents run at once, each in its own process with --threads threads (default: one per trained agent, up to "
-    "the CPU's cores; 1 when at most one agent trains, since a worker takes seconds to start)"
+    "agent studies: agents run at once, each in its own process with --threads threads (default: one per agent when at "
+    "least two agents train, up to the CPU cores / --threads; else 1, since a worker takes seconds to start)"
 )
 
 
@@ -76,6 +78,12 @@ def _cmd_study(args, console: Console) -> int:
     from mesaprobe.oracle_config import OracleStudyConfig
 
     config = load_config(args.config)
+    staged = (OracleStudyConfig, ImpactStudyConfig, FeasibilityStudyConfig)
+    if args.workers is not None and isinstance(config, staged):
+        raise ConfigError(
+            f"--workers runs the agents of an agent study side by side; {args.config} is a kind: {config.kind} study. "
+            "Drop --workers."
+        )
     if isinstance(config, OracleStudyConfig):
         from mesaprobe.oracle_pipeline import run_oracle_study
 

@@ -41,7 +41,7 @@ from mesaprobe.stages import (
     steering_stage,
     verdict_stage,
 )
-from mesaprobe.workers import check_workers, run_in_processes
+from mesaprobe.workers import check_workers, cpu_count, run_in_processes
 from probes import (
     CandidateProbes,
     RolloutDataset,
@@ -143,8 +143,9 @@ def _agent_data_probes(
     t0 = time.perf_counter()
     progress(f"analyse:{name}", f"probe + test {name}", 0, 2)
     pc = config.probe
-    # The device joins the key only off the CPU, so runs from before it existed keep their probes.
-    on = () if pc.device == "cpu" else (pc.device,)
+    # The device (resolved: "auto" is a GPU on one machine and scikit-learn's solver on another) joins the key only
+    # off the CPU, so runs from before it existed keep their probes.
+    on = () if (device := resolve_device(pc.device)) == "cpu" else (device,)
     probe_key = stage_key("probe", collect_key, pc.kind, pc.alpha, pc.n_folds, pc.estimator, pc.estimator_params, *on)
     probes = _resumable(
         ledger, "probe", probe_key,
@@ -230,7 +231,7 @@ def default_workers(config: StudyConfig, threads: int = 1) -> int:
     each, when at least two agents train; else 1 (built agents finish in less time than a worker takes to start)."""
     if sum(agent_cfg.trained for agent_cfg in config.agents) < 2:
         return 1
-    return max(1, min(len(config.agents), (os.cpu_count() or 1) // max(1, threads)))
+    return max(1, min(len(config.agents), cpu_count() // max(1, threads)))
 
 
 def _training_steps(agent_cfg: AgentConfig) -> int:
@@ -259,6 +260,7 @@ def run_study(
     progress: ProgressFn | None = None,
     fresh: bool = False,
     workers: int = 1,
+    threads: int | None = None,
 ) -> StudyResult:
     """Run every stage of `config` and write the study into directory `out`.
 
@@ -269,8 +271,9 @@ def run_study(
     A study run again into the same `out` (after a crash or a kill) reuses each agent's trained
     weights, rollouts and probes whose config is unchanged (`mesaprobe.resume`); `fresh=True` redoes everything.
 
-    `workers > 1` runs that many agents at once, each in a spawned process with an equal share of this
-    process's CPU threads (`mesaprobe.workers`), with the same results as one after the other. A worker
+    `workers > 1` runs that many agents at once, each in a spawned process with `threads` CPU threads
+    (default: an equal share of this process's torch threads; `mesaprobe.workers`), with the same
+    results as one after the other on as many threads. A worker
     knows the environments and agents that `config.plugins` registers, not ones registered only in
     this session (a notebook cell): run those with `workers=1`. `timing` keeps each stage's own seconds,
     so with workers its sum exceeds the wall time.
@@ -336,7 +339,7 @@ def run_study(
         order = sorted(range(len(config.agents)), key=lambda i: -_training_steps(config.agents[i]))
         tasks = [(config, i, out, fresh, obs_space, tuple(channels)) for i in order]
         finished = run_in_processes(
-            _run_agent_task, tasks, workers=workers, on_progress=lambda _task, *args: progress(*args)
+            _run_agent_task, tasks, workers=workers, threads=threads, on_progress=lambda _task, *args: progress(*args)
         )
         runs = [run for _, run in sorted(zip(order, finished, strict=True), key=lambda pair: pair[0])]
     analyses = [run.analysis for run in runs]

@@ -174,7 +174,7 @@ def probe_transport_stage(
     """
     if not cfg.transport or data.table["shift"].nunique() < 2:
         return None
-    result = probe_transport(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed, probes=probes)
+    result = probe_transport(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed, probes=probes, device=cfg.device)
     write_json_atomic(out / "probe_transport.json", result.to_dict())
     return result
 
@@ -188,7 +188,9 @@ def regime_probe_transport_stage(
     """
     if not cfg.transport or data.table["s"].nunique() < 3:
         return None
-    result = probe_transport_by_regime(data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed, probes=probes)
+    result = probe_transport_by_regime(
+        data, n_folds=cfg.n_folds, alpha=cfg.alpha, seed=seed, probes=probes, device=cfg.device
+    )
     write_json_atomic(out / "probe_transport_regimes.json", result.to_dict())
     return result
 

@@ -236,7 +236,7 @@ def run_sweep(
                 progress(done, len(cells))
 
         tasks = [(cell, out / "cells" / cell.name, fresh) for cell in cells]
-        finished = run_in_processes(_run_cell_task, tasks, workers=workers, threads=workers, on_result=cell_done)
+        finished = run_in_processes(_run_cell_task, tasks, workers=workers, threads=1, on_result=cell_done)
         rows = [row for cell_rows in finished for row in cell_rows]
     report = SweepReport.from_rows(
         rows, grid=list(block["grid"]), repeats=int(block.get("repeats", 1)), name=str(base.get("name", "sweep"))

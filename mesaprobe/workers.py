@@ -1,23 +1,28 @@
 """Run independent pieces of a study in parallel processes: a study's agents, a sweep's cells.
 
 `run_in_processes(fn, tasks, workers=...)` calls `fn(task, progress)` for every task in spawned
-worker processes and returns the results in task order. Each worker gets an equal share of the
-parent's CPU threads (torch, BLAS and DoWhy's jobs; at least one), so two workers on two cores do
-not fight over them. `progress(*args)` inside a worker reaches the parent's `on_progress(index, *args)`
-while the work runs, which is how the CLI keeps drawing one bar per stage.
+worker processes and returns the results in task order. Each worker runs `threads` CPU threads
+(torch, BLAS and DoWhy's jobs) and the parent's warning filters. `progress(*args)` inside a worker
+reaches the parent's `on_progress(index, *args)` while the work runs, which is how the CLI keeps
+drawing one bar per stage.
 
 Workers are spawned, not forked: a forked child inherits torch's and OpenMP's thread pools
-mid-state. A worker that dies (killed, out of memory) raises `WorkerError` here instead of leaving
-the study waiting for it, as a `multiprocessing.Pool` would.
+mid-state. Each worker has a pipe of its own, and the parent hands it one task at a time and waits
+on the pipes and on the processes together: a worker that dies (killed, out of memory, or unable to
+start) raises `WorkerError` at once, and no half-sent message or unsent task can hang the parent or
+its exit, as they can with a `multiprocessing.Pool` or a shared queue.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
-import queue
+import signal
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
 from typing import Any, TypeVar
 
 from core.errors import ConfigError, MesaprobeError
@@ -25,22 +30,17 @@ from core.errors import ConfigError, MesaprobeError
 T = TypeVar("T")
 R = TypeVar("R")
 
-_POLL_S = 0.1
-_GRACE_S = 2.0
-
 
 class WorkerError(MesaprobeError, RuntimeError):
-    """A worker process died (killed, out of memory, or it could not start) before its task finished."""
+    """A worker process died (killed, out of memory, or it could not start) or exited before its task finished."""
 
 
-def worker_threads(workers: int, threads: int | None = None) -> int:
-    """The CPU threads each of `workers` processes gets: an equal share of `threads` (default: this process's
-    torch threads, which the CLI's `--threads` sets), at least one."""
-    if threads is None:
-        import torch
-
-        threads = torch.get_num_threads()
-    return max(1, threads // workers)
+def cpu_count() -> int:
+    """The CPU cores this process may run on (its affinity, where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows
+        return os.cpu_count() or 1
 
 
 def check_workers(workers: int, field: str = "workers") -> int:
@@ -58,31 +58,36 @@ def _limit_threads(threads: int) -> None:
 
     torch.set_num_threads(threads)
     threadpool_limits(threads)
-    # DoWhy's own joblib workers would change its summation order, and they start slowly (~11 s on 2 cores).
-    dowhy.gcm.config.default_n_jobs = threads
+    dowhy.gcm.config.default_n_jobs = threads  # as `mesaprobe --threads` sets it in the parent
 
 
 def _sendable(exc: BaseException) -> BaseException:
-    """`exc` with its traceback as a note, or a `RuntimeError` carrying its text when it cannot be pickled."""
-    exc.add_note("".join(traceback.format_exception(exc)).rstrip())
+    """`exc` with the worker's traceback as a note, or a `WorkerError` carrying its text when it does not survive
+    pickling (an exception whose `__init__` takes other arguments than it passes on, an unpicklable attribute)."""
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt: the task stopped, it did not fail
+        return WorkerError(f"a task stopped its worker ({type(exc).__name__}: {exc}).\n{text}")
+    exc.__notes__ = [*getattr(exc, "__notes__", []), text]  # `add_note` without needing Python 3.11
     try:
-        pickle.dumps(exc)
-    except Exception:  # noqa: BLE001 - any exception that does not pickle is sent as text
-        return RuntimeError(f"{type(exc).__name__}: {exc}\n{exc.__notes__[-1]}")
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - whatever does not make the round trip is sent as text
+        return WorkerError(f"{type(exc).__name__}: {exc}\n{text}")
     return exc
 
 
-def _worker(fn: Callable[[Any, Callable[..., None]], Any], inbox: Any, outbox: Any, threads: int) -> None:
-    """A worker process: take tasks from `inbox` until `None`; send progress, results and errors to `outbox`."""
+def _worker(fn: Callable[[Any, Callable[..., None]], Any], conn: Any, threads: int, filters: list) -> None:
+    """A worker process: run the tasks the parent sends on `conn` until it sends None; report on `conn`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops every worker
     _limit_threads(threads)
-    for index, task in iter(inbox.get, None):
-        outbox.put(("start", index, None))
+    warnings.filters[:] = filters
+    while (message := conn.recv()) is not None:
+        index, task = message
         try:
-            result = fn(task, lambda *args, i=index: outbox.put(("progress", i, args)))
+            result = pickle.dumps(fn(task, lambda *args, i=index: conn.send(("progress", i, args))))
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
-            outbox.put(("error", index, _sendable(exc)))
+            conn.send(("error", index, _sendable(exc)))
         else:
-            outbox.put(("result", index, result))
+            conn.send_bytes(pickle.dumps(("result", index, result)))
 
 
 def run_in_processes(
@@ -96,51 +101,75 @@ def run_in_processes(
 ) -> list[R]:
     """`[fn(task, progress) for task in tasks]`, computed in `workers` spawned processes.
 
-    `fn` must be a module-level function and the tasks and results picklable. Tasks start in the
-    order given (put the longest first). `on_progress(index, *args)` receives each `progress(*args)`
-    call of task `index` as it happens, `on_result(index, result)` each result as it arrives. The
-    first error of a task is raised here, with the worker's traceback as a note, after every worker
-    is stopped; a worker that dies raises `WorkerError`.
+    `fn` must be a module-level function, and the tasks and results picklable. Tasks start in the
+    order given (put the longest first). Each worker runs `threads` CPU threads (default: an equal
+    share of this process's torch threads, at least one). `on_progress(index, *args)` receives each
+    `progress(*args)` call of task `index` as it happens, `on_result(index, result)` each result as it
+    arrives. The first error of a task is raised here, with the worker's traceback as a note, after
+    every worker is stopped; a worker that dies raises `WorkerError`.
     """
     check_workers(workers)
     if not tasks:
         return []
+    for task in tasks:
+        pickle.dumps(task)  # an unpicklable task fails here, before any process starts
     n = min(workers, len(tasks))
+    if threads is None:
+        import torch
+
+        threads = max(1, torch.get_num_threads() // n)
     context = multiprocessing.get_context("spawn")
-    inbox, outbox = context.Queue(), context.Queue()
-    for item in enumerate(tasks):
-        inbox.put(item)
-    for _ in range(n):
-        inbox.put(None)
-    share = worker_threads(n, threads)
-    procs = [context.Process(target=_worker, args=(fn, inbox, outbox, share), daemon=True) for _ in range(n)]
-    for proc in procs:
-        proc.start()
+    procs: list[Any] = []
+    conns: list[Any] = []
     results: dict[int, R] = {}
-    started = False
     try:
-        while len(results) < len(tasks):
-            try:
-                kind, index, value = outbox.get(timeout=_POLL_S)
-            except queue.Empty:
-                problem = _lost_tasks(procs, started)
-                if problem is None:
-                    continue
-                try:  # what a worker sent just before it exited may still be on its way
-                    kind, index, value = outbox.get(timeout=_GRACE_S)
-                except queue.Empty:
-                    raise WorkerError(problem) from None
-            if kind == "start":
-                started = True
-            elif kind == "progress":
-                if on_progress is not None:
-                    on_progress(index, *value)
-            elif kind == "error":
-                raise value
+        for _ in range(n):
+            parent_end, child_end = context.Pipe()
+            proc = context.Process(target=_worker, args=(fn, child_end, threads, list(warnings.filters)))
+            proc.start()
+            child_end.close()
+            procs.append(proc)
+            conns.append(parent_end)
+        queue = list(enumerate(tasks))
+        running: dict[int, int] = {}  # worker -> index of the task it runs
+        started: set[int] = set()  # workers that have reported anything
+        alive = set(range(n))
+
+        def hand_out(w: int) -> None:
+            if queue:
+                running[w] = queue[0][0]
+                conns[w].send(queue.pop(0))
             else:
-                results[index] = value
-                if on_result is not None:
-                    on_result(index, value)
+                running.pop(w, None)
+                conns[w].send(None)
+
+        for w in range(n):
+            hand_out(w)
+        while len(results) < len(tasks):
+            if not alive:
+                raise WorkerError("every worker process exited before the tasks finished.")
+            ready = set(wait([x for w in alive for x in (conns[w], procs[w].sentinel)]))
+            for w in sorted(alive):
+                if conns[w] not in ready and procs[w].sentinel not in ready:
+                    continue
+                try:
+                    kind, index, value = pickle.loads(conns[w].recv_bytes())
+                except (EOFError, OSError):  # the worker is gone, perhaps half-way through a message
+                    if w in running:
+                        _raise_lost(procs[w], running[w], w in started)
+                    alive.discard(w)
+                    continue
+                started.add(w)
+                if kind == "progress":
+                    if on_progress is not None:
+                        on_progress(index, *value)
+                elif kind == "error":
+                    raise value
+                else:
+                    results[index] = pickle.loads(value)
+                    if on_result is not None:
+                        on_result(index, results[index])
+                    hand_out(w)
         return [results[i] for i in range(len(tasks))]
     finally:
         # Terminated, not joined: a worker's interpreter can wait minutes at exit for idle helper processes of
@@ -149,23 +178,22 @@ def run_in_processes(
             proc.terminate()
         for proc in procs:
             proc.join()
-        inbox.close()
-        outbox.close()
+        for conn in conns:
+            conn.close()
 
 
-def _lost_tasks(procs: list, started: bool) -> str | None:
-    """Why the tasks cannot finish (a worker died, or every worker is gone), or None while they can."""
-    failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-    if failed:
-        hint = "out of memory, or killed?"
-        if not started:
-            hint += (" Or it could not start: a script that runs workers must start them under "
-                     "`if __name__ == '__main__':`, since a spawned worker imports the script.")  # fmt: skip
-        return (f"a worker process died (exit code {failed[0]}) before the tasks finished: {hint} "
-                "Run with workers=1 to see the failure in this process.")  # fmt: skip
-    if all(p.exitcode is not None for p in procs):
-        return "every worker process exited before the tasks finished."
-    return None
+def _raise_lost(proc: Any, index: int, started: bool) -> None:
+    proc.join(timeout=5)
+    hint = "out of memory, or killed?"
+    if not started:
+        hint += (
+            " If it could not start: a script that runs workers must start them under "
+            "`if __name__ == '__main__':`, since a spawned worker imports the script."
+        )
+    raise WorkerError(
+        f"the worker process running task {index} died (exit code {proc.exitcode}): {hint} "
+        "Run with workers=1 to see the failure in this process."
+    )
 
 
-__all__ = ["WorkerError", "check_workers", "run_in_processes", "worker_threads"]
+__all__ = ["WorkerError", "check_workers", "cpu_count", "run_in_processes"]

@@ -60,6 +60,7 @@ def probe_transport_by_regime(
     control_margin: float = CONTROL_MARGIN,
     alpha: float = 1.0,
     probes: CandidateProbes | None = None,
+    device: str = "cpu",
 ) -> RegimeProbeTransport:
     """Score each (candidate, site, kind) probe on every regime three ways.
 
@@ -99,7 +100,7 @@ def probe_transport_by_regime(
         raise DataError(f"the training regime has {int(train.sum())} episodes; need at least {2 * n_folds}.")
 
     same = probes is not None and probes.reusable_as(
-        make_probe("logistic", alpha, seed), n_folds, seed, episodes["episode"]
+        make_probe("logistic", alpha, seed, device), n_folds, seed, episodes["episode"]
     )
     rows = []
     for cand in candidates:
@@ -111,20 +112,22 @@ def probe_transport_by_regime(
                 if same and kind == "logistic" and probes.has_readout(cand, site):
                     pooled = probes.readout(cand, site).to_numpy(dtype=np.float64)
                 else:
-                    pooled = cross_fit_kind(kind, X, y, alpha=alpha, n_folds=n_folds, seed=seed)
+                    pooled = cross_fit_kind(kind, X, y, alpha=alpha, n_folds=n_folds, seed=seed, device=device)
                 from_train = np.full(len(y), np.nan)
                 if train_ok:
                     from_train[train] = cross_fit_kind(
-                        kind, X[train], y[train], alpha=alpha, n_folds=n_folds, seed=seed
+                        kind, X[train], y[train], alpha=alpha, n_folds=n_folds, seed=seed, device=device
                     )
-                    from_train[~train] = make_probe(kind, alpha, seed).fit(X[train], y[train]).readout(X[~train])
+                    from_train[~train] = (
+                        make_probe(kind, alpha, seed, device).fit(X[train], y[train]).readout(X[~train])
+                    )
                 for r, name in zip(regimes, names, strict=True):
                     m = masks[r]
                     left_out, notes = float("nan"), []
                     if not _fittable(y[~m]):
                         notes.append(f"the other regimes have too few episodes of a class to fit ({why_nan(y[~m])})")
                     elif _fittable(y[m]):  # an AUC is reported here: fit only then
-                        pred = make_probe(kind, alpha, seed).fit(X[~m], y[~m]).readout(X[m])
+                        pred = make_probe(kind, alpha, seed, device).fit(X[~m], y[~m]).readout(X[m])
                         left_out = probe_score("logistic", y[m], pred)
                     in_regime = probe_score("logistic", y[m], pooled[m])
                     if not np.isfinite(in_regime):

@@ -10,16 +10,23 @@ uses them.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 
 from core.device import resolve_device
 from core.errors import ConfigError, DataError
 
 
 def _tensor(X: np.ndarray, device: str) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(X, dtype=np.float64), device=device)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or not np.isfinite(X).all():
+        raise DataError(f"a probe needs finite activations of shape (n, d), got shape {X.shape} with NaN or inf.")
+    return torch.as_tensor(X, device=device)
 
 
 class TorchLogisticRegression(ClassifierMixin, BaseEstimator):
@@ -61,16 +68,25 @@ class TorchLogisticRegression(ClassifierMixin, BaseEstimator):
             hess = torch.diag(penalty) + self.C * (Z.T * (p * (1 - p))) @ Z
             step = torch.linalg.solve(hess, grad)
             decrease = float(grad @ step)  # Newton's decrement², the predicted fall of the loss × 2
+            self.n_iter_ = it
             t = 1.0
-            while True:  # backtracking: Newton's full step can overshoot far from the optimum
+            while t >= 1e-8:  # backtracking: Newton's full step can overshoot far from the optimum
                 trial = beta - t * step
                 value = loss(trial)
-                if value <= current - 0.25 * t * decrease or t < 1e-8:
+                if value <= current - 0.25 * t * decrease:
                     break
                 t *= 0.5
-            beta, current, self.n_iter_ = trial, value, it
+            else:
+                break  # no step lowers the loss any more: rounding, at the optimum
+            beta, current = trial, value
             if decrease / 2 <= self.tol * max(1.0, abs(float(current))):
-                break
+                break  # converged: this step's predicted fall was below the tolerance
+        else:
+            warnings.warn(
+                f"TorchLogisticRegression did not converge in max_iter={self.max_iter} Newton steps; raise max_iter.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self.coef_ = beta[:d].cpu().numpy().reshape(1, d)
         self.intercept_ = beta[d:].cpu().numpy()
         self.n_features_in_ = d
@@ -82,7 +98,7 @@ class TorchLogisticRegression(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """`(n, 2)` probabilities of class 0 and class 1."""
-        p1 = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        p1 = expit(self.decision_function(X))
         return np.column_stack([1 - p1, p1])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -91,7 +107,7 @@ class TorchLogisticRegression(ClassifierMixin, BaseEstimator):
 
 
 class TorchRidge(RegressorMixin, BaseEstimator):
-    """Ridge regression with an unpenalised intercept, scikit-learn's `Ridge(alpha)`, solved on `device`."""
+    """Ridge regression with an unpenalised intercept, scikit-learn's `Ridge(alpha)` for `alpha > 0`, solved on `device`."""
 
     def __init__(self, alpha: float = 1.0, device: str = "cpu") -> None:
         self.alpha = alpha
@@ -99,15 +115,15 @@ class TorchRidge(RegressorMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> TorchRidge:
         """Fit on `X (n, d)` and real targets `y (n,)`."""
-        if not self.alpha >= 0:
-            raise ConfigError(f"alpha must be >= 0, got {self.alpha!r}.")
+        if not self.alpha > 0:  # the solve needs a positive definite Gram matrix (dead units give zero columns)
+            raise ConfigError(f"alpha must be > 0, got {self.alpha!r}.")
         device = resolve_device(self.device)
         Xt = _tensor(X, device)
         yt = torch.as_tensor(np.asarray(y, dtype=np.float64).reshape(-1), device=device)
         x_mean, y_mean = Xt.mean(dim=0), yt.mean()
         Xc = Xt - x_mean
         gram = Xc.T @ Xc + self.alpha * torch.eye(Xt.shape[1], dtype=Xt.dtype, device=device)
-        coef = torch.linalg.lstsq(gram, Xc.T @ (yt - y_mean)).solution  # lstsq: a singular gram at alpha = 0
+        coef = torch.linalg.solve(gram, Xc.T @ (yt - y_mean))
         self.coef_ = coef.cpu().numpy()
         self.intercept_ = float(y_mean - x_mean @ coef)
         self.n_features_in_ = Xt.shape[1]

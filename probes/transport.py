@@ -35,17 +35,19 @@ CONTROL_MARGIN = 0.02
 """A probe must beat the control's AUC by more than this at every shift to count as better."""
 
 
-def make_probe(kind: str, alpha: float, seed: int):
-    """A fresh probe of family `kind`: `LinearProbe("logistic", alpha)` or `MLPProbe(random_state=seed)`."""
+def make_probe(kind: str, alpha: float, seed: int, device: str = "cpu"):
+    """A fresh probe of family `kind`: `LinearProbe("logistic", alpha, device=device)` or `MLPProbe(random_state=seed)`."""
     if kind == "logistic":
-        return LinearProbe("logistic", alpha)
+        return LinearProbe("logistic", alpha, device=device)
     return MLPProbe(random_state=seed)
 
 
-def cross_fit_kind(kind: str, X: np.ndarray, y: np.ndarray, *, alpha: float, n_folds: int, seed: int) -> np.ndarray:
+def cross_fit_kind(
+    kind: str, X: np.ndarray, y: np.ndarray, *, alpha: float, n_folds: int, seed: int, device: str = "cpu"
+) -> np.ndarray:
     """Out-of-fold read-outs of a `kind` probe."""
     # `probes.candidates.cross_fit` with the same folds, so the logistic scores equal `probe_candidates`'.
-    return cross_fit(X, y, probe=make_probe(kind, alpha, seed), n_folds=n_folds, seed=seed)
+    return cross_fit(X, y, probe=make_probe(kind, alpha, seed, device), n_folds=n_folds, seed=seed)
 
 
 def why_nan(y: np.ndarray) -> str:
@@ -142,6 +144,7 @@ def probe_transport(
     control_margin: float = CONTROL_MARGIN,
     alpha: float = 1.0,
     probes: CandidateProbes | None = None,
+    device: str = "cpu",
 ) -> ProbeTransport:
     """Score each (candidate, site, kind) probe at every shift in `data`.
 
@@ -169,7 +172,7 @@ def probe_transport(
     shift whose labels are one class (or whose rarer class has under `MIN_CLASS` episodes) gets
     NaN and a `note`. With `probes` (the study's `CandidateProbes` of the same data), pooled
     logistic read-outs are taken from them when they come from the same probe, folds and seed,
-    instead of being fitted a second time.
+    instead of being fitted a second time. `device` is the logistic probes' (`LinearProbe`).
     """
     if fit_on not in FIT_ON:
         raise ConfigError(str(unknown_name("fit_on", str(fit_on), FIT_ON)))
@@ -197,7 +200,7 @@ def probe_transport(
         raise DataError(f"{where} has {n_fit} episodes; need at least {2 * n_folds}.")
 
     same = probes is not None and probes.reusable_as(
-        make_probe("logistic", alpha, seed), n_folds, seed, episodes["episode"]
+        make_probe("logistic", alpha, seed, device), n_folds, seed, episodes["episode"]
     )
     reuse = probes if same else None
     rows, pooled_scores = [], {}
@@ -217,12 +220,12 @@ def probe_transport(
                     pred = reuse.readout(cand, site).to_numpy(dtype=np.float64)  # fitted once, by probe_candidates
                     pooled_scores[(cand, site, kind)] = probe_score("logistic", y_all, pred)
                 elif pooled:
-                    pred = cross_fit_kind(kind, X_all, y_all, alpha=alpha, n_folds=n_folds, seed=seed)
+                    pred = cross_fit_kind(kind, X_all, y_all, alpha=alpha, n_folds=n_folds, seed=seed, device=device)
                     pooled_scores[(cand, site, kind)] = probe_score("logistic", y_all, pred)
                 elif not train_single:
                     tr = masks[train_shift]
-                    pred[tr] = cross_fit_kind(kind, X_tr, y_tr, alpha=alpha, n_folds=n_folds, seed=seed)
-                    pred[~tr] = make_probe(kind, alpha, seed).fit(X_tr, y_tr).readout(X_all[~tr])
+                    pred[tr] = cross_fit_kind(kind, X_tr, y_tr, alpha=alpha, n_folds=n_folds, seed=seed, device=device)
+                    pred[~tr] = make_probe(kind, alpha, seed, device).fit(X_tr, y_tr).readout(X_all[~tr])
                 readouts[kind][f"ym_{cand}@{site}"] = pred
                 for s in shifts:
                     y = y_all[masks[s]]

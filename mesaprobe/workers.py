@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +30,8 @@ from core.errors import ConfigError, MesaprobeError
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_EXIT_GRACE_S = 10.0
 
 
 class WorkerError(MesaprobeError, RuntimeError):
@@ -170,10 +173,13 @@ def run_in_processes(
                     if on_result is not None:
                         on_result(index, results[index])
                     hand_out(w)
+        # Every worker has been sent None: let them exit on their own (and release what their libraries hold), but
+        # not for long, since an interpreter can wait minutes at exit for idle helper processes (seen: 300 s).
+        deadline = time.monotonic() + _EXIT_GRACE_S
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
         return [results[i] for i in range(len(tasks))]
     finally:
-        # Terminated, not joined: a worker's interpreter can wait minutes at exit for idle helper processes of
-        # the libraries it used (seen: 300 s).
         for proc in procs:
             proc.terminate()
         for proc in procs:

@@ -1,4 +1,5 @@
-"""The `mesaprobe` command: demo, study and envs."""
+"""The `mesaprobe` command: demo, study, sweep and envs, and the parser of every subcommand (the stage commands
+are in `mesaprobe.cli_stages`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from rich.table import Table
 
 from analysis.ci import CI_METHODS
 from core.errors import ConfigError, MesaprobeError, MesaprobeWarning
+from mesaprobe.cli_progress import progress_bar, stage_progress, staged_progress
+from mesaprobe.cli_stages import cmd_collect, cmd_probe, cmd_test, cmd_train
 from mesaprobe.tables import feasibility_table, impact_table, oracle_table, print_summary
 
 
@@ -27,8 +30,8 @@ def _run(config, out: Path, console: Console, *, fresh: bool = False, workers: i
     if workers is None:
         workers = default_workers(config, threads=torch.get_num_threads())
     start = time.perf_counter()
-    with _progress_bar(console) as bar:
-        progress = _stage_progress(bar, console)
+    with progress_bar(console) as bar:
+        progress = stage_progress(bar, console)
 
         with warnings.catch_warnings():
             # Statistical caveats are recorded in the report; keep the terminal readable.
@@ -123,148 +126,14 @@ def _cmd_sweep(args, console: Console) -> int:
 def _run_staged(config, out: Path, console: Console, label: str, run, table) -> int:
     """An oracle, impact or feasibility study: its stages as they run, then its table."""
     start = time.perf_counter()
-    with _progress_bar(console) as bar, warnings.catch_warnings():
+    with progress_bar(console) as bar, warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="stable_baselines3")
         warnings.simplefilter("ignore", MesaprobeWarning)
-        result = run(config, out, progress=_staged_progress(bar, console, label))
+        result = run(config, out, progress=staged_progress(bar, console, label))
         for task in bar.tasks:  # the last stage ends with the study
             bar.update(task.id, total=task.total or 1, completed=task.total or 1)
     console.print(table(result.report))
     console.print(f"Report: {result.paths['html']}  ·  {result.paths['json']}  ({time.perf_counter() - start:.0f} s)")
-    return 0
-
-
-def _progress_bar(console: Console):
-    columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())  # fmt: skip
-    return Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
-
-
-def _stage_progress(bar: Progress, console: Console | None = None):
-    """A pipeline progress function drawing one bar per stage (one log line per stage off a terminal)."""
-    tasks: dict[str, int] = {}
-
-    def progress(key: str, description: str, completed: float, total: float) -> None:
-        if key not in tasks:
-            tasks[key] = bar.add_task(description or key, total=total)
-            if console is not None and not console.is_terminal:
-                console.print(f"· {description or key}")
-        bar.update(tasks[key], completed=completed)
-
-    return progress
-
-
-def _staged_progress(bar: Progress, console: Console, label: str):
-    """A staged study's `progress(stage, done=None, total=None)`: one bar per stage, with an ETA where the stage
-    counts its steps; a stage is complete when the next one starts (one log line per stage off a terminal)."""
-    tasks: dict[str, int] = {}
-    totals: dict[str, float] = {}
-
-    def progress(stage: str, done: int | None = None, total: int | None = None) -> None:
-        if stage not in tasks:
-            for before, task in tasks.items():
-                bar.update(task, total=totals.get(before, 1), completed=totals.get(before, 1))
-            tasks[stage] = bar.add_task(f"{label}: {stage}", total=total)
-            if not console.is_terminal:
-                console.print(f"· {label}: {stage}")
-        if total is not None:
-            totals[stage] = total
-            bar.update(tasks[stage], total=total, completed=done or 0)
-
-    return progress
-
-
-def _cmd_train(args, console: Console) -> int:
-    from mesaprobe.config import AgentConfig
-    from mesaprobe.stages import train_stage
-
-    cfg = AgentConfig(name=args.name, train_shift=args.shift, total_timesteps=args.timesteps, seed=args.seed)
-    with _progress_bar(console) as bar:
-        train_stage(
-            cfg,
-            env=args.env,
-            env_kwargs={},
-            seed=args.seed,
-            device=args.device,
-            out=Path(args.out),
-            progress=_stage_progress(bar, console),
-        )
-    console.print(f"Agent saved to {args.out} (policy.safetensors, agent.json)")
-    return 0
-
-
-def _cmd_collect(args, console: Console) -> int:
-    from mesaprobe.config import CollectConfig
-    from mesaprobe.stages import collect_stage
-    from training import load_agent
-
-    cfg = CollectConfig(
-        shifts=tuple(args.shifts),
-        n_episodes=args.n_episodes,
-        layers=tuple(args.layers),
-        n_envs=args.n_envs,
-        regimes=None if args.regimes is None else tuple(args.regimes),
-    )
-    from core.device import resolve_device
-
-    agent = load_agent(args.agent, device=resolve_device(args.device))
-    with _progress_bar(console) as bar:
-        data = collect_stage(
-            agent,
-            cfg,
-            env=agent.meta["env_id"],
-            env_kwargs=agent.meta.get("env_kwargs", {}),
-            seed=args.seed,
-            name=agent.name,
-            out=Path(args.out),
-            progress=_stage_progress(bar, console),
-        )
-    console.print(f"{data!r} saved to {args.out}")
-    return 0
-
-
-def _cmd_probe(args, console: Console) -> int:
-    from mesaprobe.config import ProbeConfig
-    from mesaprobe.stages import probe_stage
-    from probes import RolloutDataset
-
-    cfg = ProbeConfig(kind=args.kind, alpha=args.alpha, n_folds=args.n_folds, device=args.device)
-    probes = probe_stage(RolloutDataset.load(args.rollouts), cfg, seed=args.seed, out=Path(args.out))
-    table = Table(title="probe scores (out-of-fold ROC AUC)")
-    for col in ("candidate", "site", "score", "obs control"):
-        table.add_column(col)
-    for r in probes.scores.itertuples():
-        table.add_row(r.candidate, r.site, f"{r.score:.3f}", f"{r.control_score:.3f}")
-    console.print(table)
-    console.print(f"Probes saved to {args.out} (episodes.parquet, probe_scores.parquet, probes.json)")
-    return 0
-
-
-def _cmd_test(args, console: Console) -> int:
-    from mesaprobe.config import TransportConfig
-    from mesaprobe.report_stage import report_stage
-    from mesaprobe.stages import verdict_stage
-    from probes import CandidateProbes
-
-    cfg = TransportConfig(
-        method=args.method, device=args.device, alpha=args.alpha, margin=args.margin, mesa_threshold=args.mesa_threshold
-    )
-    probes = CandidateProbes.load(args.probes)
-    name = str(probes.meta.get("run", "agent"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MesaprobeWarning)
-        analysis = verdict_stage(name, probes, cfg, seed=args.seed)
-    out = Path(args.out or args.probes)
-    report, paths = report_stage(
-        out,
-        [analysis],
-        study=name,
-        env=str(probes.meta.get("env", "?")),
-        seed=args.seed,
-        mesa_threshold=cfg.mesa_threshold,
-    )
-    print_summary(console, report)
-    console.print(f"Report: {paths['html']}  ·  {paths['json']}")
     return 0
 
 
@@ -344,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tr.add_argument("--name", default="agent", help="agent name used in reports")
-    tr.set_defaults(func=_cmd_train)
+    tr.set_defaults(func=cmd_train)
 
     co = sub.add_parser("collect", help="stage 2: roll a saved agent out at several shifts, recording activations")
     co.add_argument("agent", help="agent directory written by `mesaprobe train`")
@@ -359,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--n-envs", type=int, default=16)
     co.add_argument("--device", default="cpu", help="torch device of the agent's forward passes: cpu, cuda or auto")
     co.add_argument("--seed", type=int, default=0)
-    co.set_defaults(func=_cmd_collect)
+    co.set_defaults(func=cmd_collect)
 
     pr = sub.add_parser("probe", help="stage 3: fit candidate probes on a rollout dataset")
     pr.add_argument("rollouts", help="rollout dataset directory written by `mesaprobe collect`")
@@ -373,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="cpu (scikit-learn's solvers), or cuda / auto: the same objectives solved by torch",
     )
     pr.add_argument("--seed", type=int, default=0)
-    pr.set_defaults(func=_cmd_probe)
+    pr.set_defaults(func=cmd_probe)
 
     te = sub.add_parser("test", help="stage 4: mesa condition, transport tests and verdict from saved probes")
     te.add_argument("probes", help="directory written by `mesaprobe probe`")
@@ -384,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--margin", type=float, default=0.1, help="equivalence margin on the return scale")
     te.add_argument("--mesa-threshold", type=float, default=0.7)
     te.add_argument("--seed", type=int, default=0)
-    te.set_defaults(func=_cmd_test)
+    te.set_defaults(func=cmd_test)
     return parser
 
 

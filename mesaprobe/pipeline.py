@@ -234,6 +234,11 @@ def default_workers(config: StudyConfig, threads: int = 1) -> int:
     return max(1, min(len(config.agents), cpu_count() // max(1, threads)))
 
 
+def _build(config: StudyConfig, agent_cfg: AgentConfig) -> training.Agent:
+    """The agent `agent_cfg` describes that the study builds instead of training (planted, torch)."""
+    return build_agent(agent_cfg, env=config.env, env_kwargs=config.env_kwargs, device=config.device, seed=config.seed)
+
+
 def _training_steps(agent_cfg: AgentConfig) -> int:
     return agent_cfg.total_timesteps if agent_cfg.trained else 0
 
@@ -243,11 +248,7 @@ def _run_agent_task(task: tuple[StudyConfig, int, Path, bool, gymnasium.Space, t
     config, index, out, fresh, obs_space, channels = task
     load_plugins(config.plugins)
     agent_cfg = config.agents[index]
-    built = None
-    if not agent_cfg.trained:
-        built = build_agent(
-            agent_cfg, env=config.env, env_kwargs=config.env_kwargs, device=config.device, seed=config.seed
-        )
+    built = None if agent_cfg.trained else _build(config, agent_cfg)
     return _run_agent(
         config, agent_cfg, out, fresh=fresh, built=built, obs_space=obs_space, channels=channels, progress=progress
     )
@@ -273,10 +274,10 @@ def run_study(
 
     `workers > 1` runs that many agents at once, each in a spawned process with `threads` CPU threads
     (default: an equal share of this process's torch threads; `mesaprobe.workers`), with the same
-    results as one after the other on as many threads. A worker
-    knows the environments and agents that `config.plugins` registers, not ones registered only in
-    this session (a notebook cell): run those with `workers=1`. `timing` keeps each stage's own seconds,
-    so with workers its sum exceeds the wall time.
+    results as one after the other on as many threads. A worker knows the environments and agents
+    that `config.plugins` registers, not ones registered only in this session (a notebook cell): run
+    those with `workers=1`. `timing` keeps each stage's own seconds, so with workers its sum exceeds
+    the wall time.
     """
     progress = progress or noop
     out = Path(out)
@@ -309,9 +310,7 @@ def run_study(
             untrained = training.make_agent(config.env, env_kwargs=config.env_kwargs, settings=agent_cfg.ppo_settings())
             resolve_modules(untrained, agent_cfg.layers_or(config.collect.layers))
         else:
-            built[agent_cfg.name] = build_agent(
-                agent_cfg, env=config.env, env_kwargs=config.env_kwargs, device=config.device, seed=config.seed
-            )
+            built[agent_cfg.name] = _build(config, agent_cfg)
         # A steering site the user named, or the default site of a PPO agent, must exist: a typo
         # should stop the study here, not skip a section after minutes of training.
         if steering is not None and (agent_cfg.trained or agent_cfg.name in steering.sites):

@@ -15,6 +15,7 @@ its exit, as they can with a `multiprocessing.Pool` or a shared queue.
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import pickle
@@ -24,6 +25,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, TypeVar
 
 from core.errors import ConfigError, MesaprobeError
@@ -72,7 +74,8 @@ def _sendable(exc: BaseException) -> BaseException:
         return WorkerError(f"a task stopped its worker ({type(exc).__name__}: {exc}).\n{text}")
     exc.__notes__ = [*getattr(exc, "__notes__", []), text]  # `add_note` without needing Python 3.11
     try:
-        pickle.loads(pickle.dumps(exc))
+        pickle.dumps(exc)
+        copy.copy(exc)  # rebuilt from its reduce tuple, as the parent's unpickling will rebuild it
     except Exception:  # noqa: BLE001 - whatever does not make the round trip is sent as text
         return WorkerError(f"{type(exc).__name__}: {exc}\n{text}")
     return exc
@@ -86,11 +89,13 @@ def _worker(fn: Callable[[Any, Callable[..., None]], Any], conn: Any, threads: i
     while (message := conn.recv()) is not None:
         index, task = message
         try:
-            result = pickle.dumps(fn(task, lambda *args, i=index: conn.send(("progress", i, args))))
+            result = fn(task, lambda *args, i=index: conn.send(("progress", i, args)))
+            # Pickled here, as `conn.send` would: a result that cannot be sent is this task's error, not a lost message.
+            message = ForkingPickler.dumps(("result", index, result))
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
             conn.send(("error", index, _sendable(exc)))
         else:
-            conn.send_bytes(pickle.dumps(("result", index, result)))
+            conn.send_bytes(message)
 
 
 def run_in_processes(
@@ -156,7 +161,7 @@ def run_in_processes(
                 if conns[w] not in ready and procs[w].sentinel not in ready:
                     continue
                 try:
-                    kind, index, value = pickle.loads(conns[w].recv_bytes())
+                    kind, index, value = conns[w].recv()  # multiprocessing's own channel to our own workers
                 except (EOFError, OSError):  # the worker is gone, perhaps half-way through a message
                     if w in running:
                         _raise_lost(procs[w], running[w], w in started)
@@ -169,7 +174,7 @@ def run_in_processes(
                 elif kind == "error":
                     raise value
                 else:
-                    results[index] = pickle.loads(value)
+                    results[index] = value
                     if on_result is not None:
                         on_result(index, results[index])
                     hand_out(w)

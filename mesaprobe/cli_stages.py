@@ -14,6 +14,7 @@ from mesaprobe.tables import print_summary
 
 
 def cmd_train(args, console: Console) -> int:
+    """`mesaprobe train`: train one PPO agent and save it."""
     from mesaprobe.config import AgentConfig
     from mesaprobe.stages import train_stage
 
@@ -33,6 +34,8 @@ def cmd_train(args, console: Console) -> int:
 
 
 def cmd_collect(args, console: Console) -> int:
+    """`mesaprobe collect`: roll a saved agent out and write its rollout dataset."""
+    from core.device import resolve_device
     from mesaprobe.config import CollectConfig
     from mesaprobe.stages import collect_stage
     from training import load_agent
@@ -44,8 +47,6 @@ def cmd_collect(args, console: Console) -> int:
         n_envs=args.n_envs,
         regimes=None if args.regimes is None else tuple(args.regimes),
     )
-    from core.device import resolve_device
-
     agent = load_agent(args.agent, device=resolve_device(args.device))
     with progress_bar(console) as bar:
         data = collect_stage(
@@ -63,6 +64,7 @@ def cmd_collect(args, console: Console) -> int:
 
 
 def cmd_probe(args, console: Console) -> int:
+    """`mesaprobe probe`: fit the candidate probes on a rollout dataset."""
     from mesaprobe.config import ProbeConfig
     from mesaprobe.stages import probe_stage
     from probes import RolloutDataset
@@ -80,6 +82,7 @@ def cmd_probe(args, console: Console) -> int:
 
 
 def cmd_test(args, console: Console) -> int:
+    """`mesaprobe test`: mesa condition, transport tests and verdict from saved probes."""
     from mesaprobe.config import TransportConfig
     from mesaprobe.report_stage import report_stage
     from mesaprobe.stages import verdict_stage
